@@ -1,0 +1,244 @@
+/**
+ * The run configuration: one zod schema, JSON-serializable, with the paper's numbers as
+ * the `paper` preset and a small CPU-friendly `demo` preset. Every number that DESIGN.md
+ * quotes lives here as a config value, never as a literal in stage code.
+ */
+import { z } from 'zod';
+
+export const DatasetName = z.enum(['cifar10', 'fashion-mnist', 'synthetic']);
+export type DatasetName = z.infer<typeof DatasetName>;
+
+const positiveInt = z.number().int().positive();
+const unit = z.number().min(0).max(1);
+
+export const DatasetConfig = z.strictObject({
+  name: DatasetName,
+  /** Directory holding the dataset files; empty means the runner's default location. */
+  path: z.string().default(''),
+  /** Download (with checksum) when the files are missing and the network is reachable. */
+  download: z.boolean().default(true),
+  /** Sizes of the synthetic learnable dataset (tests, benchmarks). */
+  syntheticTrainSize: positiveInt.default(2048),
+  syntheticTestSize: positiveInt.default(512),
+});
+
+export const ContractConfig = z.strictObject({
+  maxParams: positiveInt.default(50_000_000),
+  maxFlops: z.number().positive().default(5e10),
+  validateBatchSize: positiveInt.default(2),
+  validateTimeoutS: z.number().positive().default(60),
+  memoryLimitMb: positiveInt.default(4096),
+});
+
+export const TrainingConfig = z.strictObject({
+  /** The fixed prm the reference code passes to every generated model. */
+  lr: unit.default(0.01),
+  momentum: unit.default(0.9),
+  dropout: unit.default(0.2),
+  batchSize: positiveInt.default(16),
+  epochs: z.literal(1).default(1),
+  timeLimitS: z.number().positive().default(900),
+  /** Accuracy below this counts as a failed model (reference code: 0.12). */
+  failBelowAccuracy: unit.default(0.12),
+  device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  bf16: z.boolean().default(false),
+  channelsLast: z.boolean().default(false),
+  threads: positiveInt.default(2),
+  seed: z.number().int().nonnegative().default(42),
+  /** Cap on training images per epoch (0 = the whole training set). */
+  maxTrainImages: z.number().int().nonnegative().default(0),
+});
+
+export const LlmConfig = z.strictObject({
+  /** OpenAI-compatible endpoint; empty means the embedded server started by `archloop services up`. */
+  baseUrl: z.string().default(''),
+  /** Base model name as the server knows it. */
+  model: z.string().min(1),
+  /** Name of the environment variable that holds the API key (never the key itself). */
+  apiKeyEnv: z.string().default('OPENAI_API_KEY'),
+  requestTimeoutS: z.number().positive().default(600),
+  maxRetries: z.number().int().nonnegative().default(4),
+  /** Whether the server accepts several choices per request (`n`). */
+  supportsN: z.boolean().default(true),
+});
+
+export const SamplingConfig = z.strictObject({
+  samplesPerCycle: positiveInt.default(150),
+  /** Samples requested by one activity (and one request when `n` is supported). */
+  samplesPerActivity: positiveInt.default(10),
+  temperature: z.number().min(0).max(2).default(0.7),
+  topP: unit.default(0.95),
+  topK: z.number().int().nonnegative().default(100),
+  maxNewTokens: positiveInt.default(2048),
+});
+
+export const PromptConfig = z.strictObject({
+  template: z.string().min(1).default('design-v1'),
+  includeReference: z.boolean().default(true),
+  referenceMinAccuracy: unit.default(0.4),
+});
+
+export const NoveltyConfig = z.strictObject({
+  shingleSize: positiveInt.default(7),
+  numPerm: positiveInt.default(128),
+  threshold: unit.default(0.85),
+  normalizeIdentifiers: z.boolean().default(true),
+  normalizeNumbers: z.boolean().default(true),
+  normalizeStrings: z.boolean().default(true),
+  /** Also reject a candidate whose graph-IR structural hash is already known. */
+  structural: z.boolean().default(true),
+});
+
+export const SelectionConfig = z.strictObject({
+  mode: z.enum(['threshold', 'percentile']).default('threshold'),
+  minAccuracy: unit.default(0.4),
+  fallbackAccuracy: unit.default(0.35),
+  /** Fall back to `fallbackAccuracy` when fewer than this many qualify. */
+  fallbackMinCount: z.number().int().nonnegative().default(15),
+  /** In percentile mode: admit novel candidates at or above this accuracy percentile. */
+  percentile: unit.default(0.8),
+});
+
+export const LoraConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Cycle 0: fine-tune on the LEMUR seed pairs before cycle 1 (the paper starts from LEMUR). */
+  seedFineTune: z.boolean().default(true),
+  /** Base model for fine-tuning (a local directory or a hub id when online). */
+  baseModel: z.string().min(1),
+  r: positiveInt.default(32),
+  alpha: positiveInt.default(32),
+  dropout: unit.default(0.05),
+  targetModules: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+  lr: z.number().positive().default(1e-5),
+  epochs: positiveInt.default(5),
+  batchSize: positiveInt.default(1),
+  maxSeqLen: positiveInt.default(2048),
+  bf16: z.boolean().default(true),
+  load4bit: z.boolean().default(true),
+  checkpointEvery: positiveInt.default(50),
+  /** Cap on the number of training pairs per fine-tune (0 = all). */
+  maxPairs: z.number().int().nonnegative().default(0),
+});
+
+const seconds = z.number().positive();
+export const OrchestrationConfig = z.strictObject({
+  sampleTimeoutS: seconds.default(1800),
+  validateTimeoutS: seconds.default(300),
+  trainTimeoutS: seconds.default(3600),
+  noveltyTimeoutS: seconds.default(600),
+  fineTuneTimeoutS: seconds.default(6 * 3600),
+  publishTimeoutS: seconds.default(600),
+  heartbeatTimeoutS: seconds.default(120),
+  maxAttempts: positiveInt.default(5),
+});
+
+export const RunConfig = z.strictObject({
+  name: z.string().min(1).default('archloop run'),
+  preset: z.string().default('custom'),
+  cycles: z.number().int().nonnegative().max(10_000),
+  dataset: DatasetConfig,
+  contract: ContractConfig.prefault({}),
+  training: TrainingConfig.prefault({}),
+  llm: LlmConfig,
+  sampling: SamplingConfig.prefault({}),
+  prompt: PromptConfig.prefault({}),
+  novelty: NoveltyConfig.prefault({}),
+  selection: SelectionConfig.prefault({}),
+  lora: LoraConfig,
+  orchestration: OrchestrationConfig.prefault({}),
+});
+export type RunConfig = z.infer<typeof RunConfig>;
+export type RunConfigInput = z.input<typeof RunConfig>;
+
+/** The paper's setup (Khalid & Ignatov 2026 and its reference code), see DESIGN.md. */
+export const paperPreset: RunConfigInput = {
+  name: 'paper reproduction',
+  preset: 'paper',
+  cycles: 22,
+  dataset: { name: 'cifar10' },
+  llm: { model: 'deepseek-coder-7b-instruct-v1.5' },
+  sampling: { samplesPerCycle: 150, temperature: 0.7, topP: 0.95, topK: 100, maxNewTokens: 2048 },
+  novelty: { shingleSize: 7, numPerm: 128, threshold: 0.85 },
+  selection: { minAccuracy: 0.4, fallbackAccuracy: 0.35, fallbackMinCount: 15 },
+  training: { lr: 0.01, momentum: 0.9, dropout: 0.2, batchSize: 16, failBelowAccuracy: 0.12, device: 'auto' },
+  lora: {
+    baseModel: 'deepseek-ai/deepseek-coder-7b-instruct-v1.5',
+    r: 32,
+    alpha: 32,
+    dropout: 0.05,
+    lr: 1e-5,
+    epochs: 5,
+    bf16: true,
+    load4bit: true,
+    seedFineTune: true,
+  },
+};
+
+/** Small enough for 2 CPU cores: Fashion-MNIST, the embedded SmolLM2 model, a few cycles. */
+export const demoPreset: RunConfigInput = {
+  name: 'demo',
+  preset: 'demo',
+  cycles: 3,
+  dataset: { name: 'fashion-mnist' },
+  contract: { maxParams: 2_000_000, maxFlops: 2e8 },
+  training: { batchSize: 64, timeLimitS: 180, threads: 2, device: 'cpu', maxTrainImages: 12_000 },
+  llm: { model: 'smollm2-135m-instruct' },
+  sampling: { samplesPerCycle: 8, samplesPerActivity: 4, maxNewTokens: 768 },
+  selection: { minAccuracy: 0.4, fallbackAccuracy: 0.35, fallbackMinCount: 2 },
+  lora: {
+    baseModel: 'smollm2-135m-instruct',
+    r: 8,
+    alpha: 16,
+    lr: 2e-4,
+    epochs: 1,
+    bf16: false,
+    load4bit: false,
+    maxSeqLen: 1024,
+    checkpointEvery: 10,
+    maxPairs: 16,
+  },
+  orchestration: { trainTimeoutS: 900, fineTuneTimeoutS: 3600 },
+};
+
+export const presets = { paper: paperPreset, demo: demoPreset } as const;
+export type PresetName = keyof typeof presets;
+export const PresetName = z.enum(['paper', 'demo']);
+
+/** A config error that names the offending field, e.g. `sampling.topP: Too big: expected number to be <=1`. */
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid config: ${issues.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+}
+
+/** Validates any JSON value as a run config; throws ConfigError naming every bad field. */
+export function parseConfig(input: unknown): RunConfig {
+  const result = RunConfig.safeParse(input);
+  if (!result.success) throw new ConfigError(formatIssues(result.error));
+  return result.data;
+}
+
+/** Deep-merges plain JSON objects (arrays and scalars in `override` replace those in `base`). */
+export function mergeJson(base: unknown, override: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override)) return override === undefined ? base : override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) out[key] = mergeJson(base[key], value);
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A preset with optional overrides (e.g. a user's JSON file), validated. */
+export function buildConfig(preset: PresetName, overrides: unknown = {}): RunConfig {
+  return parseConfig(mergeJson(presets[preset], overrides));
+}

@@ -1,0 +1,129 @@
+/**
+ * The contract between the workflows and the stage activities: inputs and outputs are
+ * row ids and small summaries, never programs or tensors (those live in Postgres and in
+ * the artifact directory). Activities parse their input with these schemas.
+ */
+import { z } from 'zod';
+
+export const RunId = z.string().min(1).max(200);
+
+/** Identifies one cycle of one run. Cycle 0 is the seed fine-tune on the LEMUR pairs. */
+export const CycleRef = z.strictObject({
+  runId: RunId,
+  cycle: z.number().int().nonnegative(),
+});
+export type CycleRef = z.infer<typeof CycleRef>;
+
+export const StartRunInput = z.strictObject({
+  runId: RunId,
+  /** The validated config, as JSON. */
+  config: z.unknown(),
+});
+export type StartRunInput = z.infer<typeof StartRunInput>;
+
+export const RunStatus = z.enum(['running', 'paused', 'stopping', 'completed', 'stopped', 'failed']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const FinishRunInput = z.strictObject({ runId: RunId, status: RunStatus });
+export type FinishRunInput = z.infer<typeof FinishRunInput>;
+
+export const StartCycleInput = CycleRef.extend({ model: z.string().min(1) });
+export type StartCycleInput = z.infer<typeof StartCycleInput>;
+
+/** One sampling activity: samples [firstIndex, firstIndex + count) of the cycle. */
+export const SampleBatchInput = CycleRef.extend({
+  model: z.string().min(1),
+  firstIndex: z.number().int().nonnegative(),
+  count: z.number().int().positive(),
+});
+export type SampleBatchInput = z.infer<typeof SampleBatchInput>;
+
+export const SampleBatchResult = z.strictObject({
+  /** Candidate row ids, one per sample index, in index order. */
+  candidateIds: z.array(z.number().int().positive()),
+  /** How many of them yielded code (the rest carry an extraction failure class). */
+  extracted: z.number().int().nonnegative(),
+});
+export type SampleBatchResult = z.infer<typeof SampleBatchResult>;
+
+export const CandidateRef = z.strictObject({ candidateId: z.number().int().positive() });
+export type CandidateRef = z.infer<typeof CandidateRef>;
+
+export const ValidateResult = z.strictObject({
+  candidateId: z.number().int().positive(),
+  valid: z.boolean(),
+  failureClass: z.string().nullable(),
+});
+export type ValidateResult = z.infer<typeof ValidateResult>;
+
+export const TrainResult = z.strictObject({
+  candidateId: z.number().int().positive(),
+  accuracy: z.number().min(0).max(1).nullable(),
+  failureClass: z.string().nullable(),
+});
+export type TrainResult = z.infer<typeof TrainResult>;
+
+export const NoveltyResult = z.strictObject({
+  checked: z.number().int().nonnegative(),
+  novel: z.number().int().nonnegative(),
+  duplicates: z.number().int().nonnegative(),
+});
+export type NoveltyResult = z.infer<typeof NoveltyResult>;
+
+export const SelectResult = z.strictObject({
+  admitted: z.number().int().nonnegative(),
+  threshold: z.number().min(0).max(1),
+  fallbackUsed: z.boolean(),
+});
+export type SelectResult = z.infer<typeof SelectResult>;
+
+/** The paper's per-cycle numbers plus what a user needs to debug a cycle. */
+export const CycleMetrics = z.strictObject({
+  cycle: z.number().int().nonnegative(),
+  sampled: z.number().int().nonnegative(),
+  valid: z.number().int().nonnegative(),
+  validRate: z.number().min(0).max(1),
+  validRateLow: z.number().min(0).max(1),
+  validRateHigh: z.number().min(0).max(1),
+  trained: z.number().int().nonnegative(),
+  bestAccuracy: z.number().min(0).max(1).nullable(),
+  meanAccuracy: z.number().min(0).max(1).nullable(),
+  shareAbove40: z.number().min(0).max(1).nullable(),
+  admitted: z.number().int().nonnegative(),
+  totalTrainPrompts: z.number().int().nonnegative(),
+  failureClasses: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type CycleMetrics = z.infer<typeof CycleMetrics>;
+
+export const FineTuneInput = CycleRef.extend({
+  /** Adapter of the previous cycle to continue from, or null to start from the base model. */
+  previousAdapterId: z.number().int().positive().nullable(),
+});
+export type FineTuneInput = z.infer<typeof FineTuneInput>;
+
+export const FineTuneResult = z.strictObject({
+  adapterId: z.number().int().positive(),
+  steps: z.number().int().nonnegative(),
+  finalLoss: z.number().nullable(),
+  pairs: z.number().int().nonnegative(),
+});
+export type FineTuneResult = z.infer<typeof FineTuneResult>;
+
+export const PublishInput = z.strictObject({ adapterId: z.number().int().positive() });
+export type PublishInput = z.infer<typeof PublishInput>;
+
+export const PublishResult = z.strictObject({
+  /** The model name the serving endpoint now answers to (used by the next cycle). */
+  model: z.string().min(1),
+});
+export type PublishResult = z.infer<typeof PublishResult>;
+
+/** What a cycle child returns to the run workflow. */
+export const CycleSummary = z.strictObject({
+  cycle: z.number().int().nonnegative(),
+  metrics: CycleMetrics.nullable(),
+  /** Model (base or adapter) to sample the next cycle from. */
+  nextModel: z.string().min(1),
+  adapterId: z.number().int().positive().nullable(),
+});
+export type CycleSummary = z.infer<typeof CycleSummary>;

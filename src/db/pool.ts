@@ -1,0 +1,37 @@
+/** One shared pg Pool per process, created lazily from DATABASE_URL or services.json. */
+import pg from 'pg';
+import { databaseUrl } from '../env';
+
+// bigint columns (ids, params) come back as numbers: every value archloop stores fits in 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+let shared: pg.Pool | undefined;
+
+export function getPool(): pg.Pool {
+  shared ??= new pg.Pool({ connectionString: databaseUrl(), max: 10 });
+  return shared;
+}
+
+export async function closePool(): Promise<void> {
+  const pool = shared;
+  shared = undefined;
+  await pool?.end();
+}
+
+export type Queryable = Pick<pg.Pool, 'query'>;
+
+/** Runs `fn` in a transaction on one client of the pool. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
