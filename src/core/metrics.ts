@@ -1,0 +1,59 @@
+/**
+ * The paper's per-cycle numbers, computed from candidate rows only, so that stored
+ * metrics can always be recomputed and checked against the rows they summarize.
+ */
+import type { CycleMetrics } from './stages';
+
+/** The part of a candidate row the metrics depend on. */
+export interface CandidateOutcome {
+  /** Passed validation (the program is a valid model under the contract). */
+  valid: boolean;
+  /** Test accuracy after one epoch, null when training did not produce one. */
+  accuracy: number | null;
+  failureClass: string | null;
+  admitted: boolean;
+}
+
+/**
+ * Wilson score interval for a binomial proportion (z = 1.96 for 95 %).
+ * Chosen over the normal approximation because it stays inside [0, 1] at 0 % and 100 %.
+ */
+export function wilsonInterval(successes: number, trials: number, z = 1.959963984540054): [number, number] {
+  if (trials === 0) return [0, 0];
+  const p = successes / trials;
+  const z2 = z * z;
+  const denominator = 1 + z2 / trials;
+  const centre = (p + z2 / (2 * trials)) / denominator;
+  const half = (z * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials))) / denominator;
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+export function computeCycleMetrics(
+  cycle: number,
+  outcomes: readonly CandidateOutcome[],
+  totalTrainPrompts: number,
+  shareThreshold = 0.4,
+): CycleMetrics {
+  const valid = outcomes.filter((o) => o.valid);
+  const accuracies = valid.map((o) => o.accuracy).filter((a): a is number => a !== null);
+  const [low, high] = wilsonInterval(valid.length, outcomes.length);
+  const failureClasses: Record<string, number> = {};
+  for (const o of outcomes) {
+    if (o.failureClass) failureClasses[o.failureClass] = (failureClasses[o.failureClass] ?? 0) + 1;
+  }
+  return {
+    cycle,
+    sampled: outcomes.length,
+    valid: valid.length,
+    validRate: outcomes.length ? valid.length / outcomes.length : 0,
+    validRateLow: low,
+    validRateHigh: high,
+    trained: accuracies.length,
+    bestAccuracy: accuracies.length ? Math.max(...accuracies) : null,
+    meanAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
+    shareAbove40: accuracies.length ? accuracies.filter((a) => a >= shareThreshold).length / accuracies.length : null,
+    admitted: outcomes.filter((o) => o.admitted).length,
+    totalTrainPrompts,
+    failureClasses,
+  };
+}
