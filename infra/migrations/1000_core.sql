@@ -43,7 +43,12 @@ CREATE TABLE candidates (
   prompt_hash      text REFERENCES prompts(hash),
   completion       text,                      -- raw LLM output, stored before parsing
   code             text,                      -- extracted program
+  -- lifecycle: sampled | extract-failed -> valid | invalid -> trained | train-failed
+  --            -> novel | duplicate -> admitted
   status           text NOT NULL DEFAULT 'sampled',
+  valid            boolean,                   -- null until validated
+  novel            boolean,                   -- null until checked
+  admitted         boolean NOT NULL DEFAULT false,
   failure_class    text,
   failure_message  text,
   usage            jsonb,                     -- tokens, latency
