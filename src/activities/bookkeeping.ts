@@ -1,0 +1,87 @@
+/** Run and cycle rows, and the per-cycle metrics computed from candidate rows. */
+import { log } from '@temporalio/activity';
+import type pg from 'pg';
+import { z } from 'zod';
+import { parseConfig } from '../core/config';
+import { computeCycleMetrics } from '../core/metrics';
+import {
+  CycleRef,
+  FinishRunInput,
+  StartCycleInput,
+  StartRunInput,
+  type CycleMetrics,
+} from '../core/stages';
+import type { BookkeepingActivities } from './contract';
+
+const OutcomeRow = z.object({
+  valid: z.boolean().nullable(),
+  accuracy: z.number().nullable(),
+  failure_class: z.string().nullable(),
+  admitted: z.boolean(),
+});
+
+export function createBookkeepingActivities(deps: { pool: pg.Pool }): BookkeepingActivities {
+  const { pool } = deps;
+  return {
+    async startRun(raw) {
+      const input = StartRunInput.parse(raw);
+      const config = parseConfig(input.config);
+      // Idempotent: a retried or replayed start keeps the first row.
+      await pool.query(
+        `INSERT INTO runs (id, name, preset, config) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO NOTHING`,
+        [input.runId, config.name, config.preset, JSON.stringify(config)],
+      );
+      log.info('run registered', { runId: input.runId, preset: config.preset, cycles: config.cycles });
+    },
+
+    async finishRun(raw) {
+      const input = FinishRunInput.parse(raw);
+      await pool.query(`UPDATE runs SET status = $2, finished_at = now(), updated_at = now() WHERE id = $1`, [
+        input.runId,
+        input.status,
+      ]);
+      log.info('run finished', { runId: input.runId, status: input.status });
+    },
+
+    async startCycle(raw) {
+      const input = StartCycleInput.parse(raw);
+      await pool.query(
+        `INSERT INTO cycles (run_id, cycle, model) VALUES ($1, $2, $3)
+         ON CONFLICT (run_id, cycle) DO NOTHING`,
+        [input.runId, input.cycle, input.model],
+      );
+    },
+
+    async finishCycle(raw) {
+      const ref = CycleRef.parse(raw);
+      const metrics = await computeStoredCycleMetrics(pool, ref.runId, ref.cycle);
+      await pool.query(
+        `UPDATE cycles SET metrics = $3, status = 'finished', finished_at = COALESCE(finished_at, now())
+         WHERE run_id = $1 AND cycle = $2`,
+        [ref.runId, ref.cycle, JSON.stringify(metrics)],
+      );
+      log.info('cycle finished', { ...ref, valid: metrics.valid, sampled: metrics.sampled, admitted: metrics.admitted });
+      return metrics;
+    },
+  };
+}
+
+/** Metrics of a cycle recomputed from its candidate rows (also used to audit stored metrics). */
+export async function computeStoredCycleMetrics(pool: pg.Pool, runId: string, cycle: number): Promise<CycleMetrics> {
+  const { rows } = await pool.query(
+    `SELECT valid, accuracy, failure_class, admitted FROM candidates
+      WHERE run_id = $1 AND cycle = $2 ORDER BY sample_index`,
+    [runId, cycle],
+  );
+  const outcomes = rows.map((row) => {
+    const r = OutcomeRow.parse(row);
+    return { valid: r.valid === true, accuracy: r.accuracy, failureClass: r.failure_class, admitted: r.admitted };
+  });
+  // Training prompts of the next fine-tune: the seed corpus plus everything admitted so far.
+  const { rows: corpus } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM corpus WHERE run_id IS NULL OR (run_id = $1 AND cycle <= $2)`,
+    [runId, cycle],
+  );
+  return computeCycleMetrics(cycle, outcomes, corpus[0]?.n ?? 0);
+}

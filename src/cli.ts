@@ -1,0 +1,45 @@
+/**
+ * `archloop`: the command line. Each command group lives in src/cli/<group>.ts; this file
+ * only wires them and turns any error into one clear line and a non-zero exit.
+ */
+import { Command, CommanderError } from 'commander';
+import { ZodError } from 'zod';
+import { formatIssues } from './core/config';
+import { closePool } from './db/pool';
+import { register as registerRun } from './cli/run';
+import { register as registerServices } from './cli/services';
+import { register as registerWorker } from './cli/worker';
+
+export function buildProgram(): Command {
+  const program = new Command('archloop')
+    .description('a durable closed loop in which a code LLM designs neural networks')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of [registerServices, registerRun, registerWorker]) register(program);
+  return program;
+}
+
+export function errorLine(error: unknown): string {
+  if (error instanceof ZodError) return `invalid input: ${formatIssues(error).join('; ')}`;
+  if (error instanceof Error) return error.message.split('\n')[0] ?? String(error);
+  return String(error);
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    // commander has already printed its own message (usage errors, --help, --version).
+    if (error instanceof CommanderError) return error.exitCode;
+    console.error(`archloop: ${errorLine(error)}`);
+    if (process.env.ARCHLOOP_DEBUG) console.error(error);
+    return 1;
+  } finally {
+    await closePool().catch(() => undefined);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => process.exit(code));
+}

@@ -1,0 +1,89 @@
+/** `archloop run`, `status`, `runs`, and the steering commands (pause, resume, stop, cycles). */
+import type { SignalDefinition } from '@temporalio/common';
+import type { Command } from 'commander';
+import { connectClient, runProgress, runUiUrl, startRun } from '../client/temporal';
+import { getPool } from '../db/pool';
+import { formatRunTable, loadCycleMetrics } from '../db/run-metrics';
+import {
+  pauseSignal,
+  resumeSignal,
+  setRemainingCyclesUpdate,
+  stopAfterCycleSignal,
+} from '../workflows/definitions';
+import { loadRunConfig } from './config-file';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('start a design run (prints its id and the Temporal UI link)')
+    .option('--preset <name>', 'demo | paper', 'demo')
+    .option('--config <file.json>', 'JSON overrides merged over the preset')
+    .option('--cycles <n>', 'number of cycles (overrides the config)')
+    .option('--id <runId>', 'workflow id of the run (default: run-<time>-<random>)')
+    .action(async (opts: { preset: string; config?: string; cycles?: string; id?: string }) => {
+      const config = loadRunConfig(opts.preset, opts.config, opts.cycles);
+      const client = await connectClient();
+      const runId = await startRun(client, config, opts.id);
+      console.log(`started ${runId}`);
+      console.log(`Temporal UI: ${runUiUrl(runId)}`);
+      console.log(`follow it:   archloop watch ${runId}`);
+    });
+
+  program
+    .command('status <runId>')
+    .description("a run's state and its per-cycle table (the paper's layout)")
+    .action(async (runId: string) => {
+      const client = await connectClient();
+      const description = await client.workflow
+        .getHandle(runId)
+        .describe()
+        .catch(() => {
+          throw new Error(`no run with id ${runId}`);
+        });
+      console.log(`run ${runId}: ${description.status.name}  (${runUiUrl(runId)})`);
+      if (description.status.name === 'RUNNING') {
+        const progress = await runProgress(client, runId);
+        const current = progress.currentCycle === null ? 'between cycles' : `cycle ${progress.currentCycle}`;
+        console.log(`${progress.status}, ${current} of ${progress.totalCycles}, sampling from ${progress.model}`);
+      }
+      console.log(formatRunTable(await loadCycleMetrics(getPool(), runId)));
+    });
+
+  program
+    .command('runs')
+    .description('list runs, newest first')
+    .option('--limit <n>', 'how many', '20')
+    .action(async (opts: { limit: string }) => {
+      const client = await connectClient();
+      let shown = 0;
+      for await (const run of client.workflow.list({ query: "WorkflowType = 'designRun'" })) {
+        console.log(`${run.workflowId.padEnd(34)} ${run.status.name.padEnd(11)} ${run.startTime.toISOString()}`);
+        if (++shown >= Number(opts.limit)) break;
+      }
+      if (shown === 0) console.log('no runs yet: start one with `archloop run --preset demo`');
+    });
+
+  const signal = (name: string, description: string, def: SignalDefinition<[], string>) =>
+    program
+      .command(`${name} <runId>`)
+      .description(description)
+      .action(async (runId: string) => {
+        const client = await connectClient();
+        await client.workflow.getHandle(runId).signal(def);
+        console.log(`${name}: sent to ${runId}`);
+      });
+  signal('pause', 'pause a run before its next cycle', pauseSignal);
+  signal('resume', 'resume a paused run', resumeSignal);
+  signal('stop', 'finish the cycle in progress, then end the run', stopAfterCycleSignal);
+
+  program
+    .command('cycles <runId> <remaining>')
+    .description('set how many cycles remain after the one in progress')
+    .action(async (runId: string, remaining: string) => {
+      const n = Number(remaining);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`remaining must be a non-negative integer, got "${remaining}"`);
+      const client = await connectClient();
+      const total = await client.workflow.getHandle(runId).executeUpdate(setRemainingCyclesUpdate, { args: [n] });
+      console.log(`${runId}: now ${total} cycles in all`);
+    });
+}

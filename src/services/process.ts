@@ -1,0 +1,112 @@
+/**
+ * Background service processes: started detached with their output in a log file, tracked
+ * by pid, and stopped only by that pid (after checking it is still the process we started,
+ * so a recycled pid is never signalled).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface StartOptions {
+  command: string;
+  args: string[];
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Starts a detached process (its own process group) and returns its pid. */
+export function startDetached(options: StartOptions): number {
+  mkdirSync(path.dirname(options.logFile), { recursive: true });
+  const log = openSync(options.logFile, 'a');
+  try {
+    const child = spawn(options.command, options.args, {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+    });
+    if (child.pid === undefined) throw new Error(`could not start ${options.command}`);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** True when `pid` is alive and its command line contains `marker` (what we started). */
+export function isOurProcess(pid: number | undefined, marker: string): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const cmdline = `/proc/${pid}/cmdline`;
+  if (!existsSync(cmdline)) return true; // no procfs: trust the pid
+  return readFileSync(cmdline, 'utf8').split('\0').join(' ').includes(marker);
+}
+
+/** Sends SIGTERM to the process group we started, then SIGKILL after `graceMs`. */
+export async function stopProcess(pid: number, marker: string, graceMs = 15_000): Promise<void> {
+  if (!isOurProcess(pid, marker)) return;
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isOurProcess(pid, marker)) return;
+    await sleep(100);
+  }
+  signalGroup(pid, 'SIGKILL');
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; the error says what was awaited. */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(250);
+  }
+  const hint = logFile ? ` (see ${logFile})` : '';
+  throw new Error(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s${hint}`);
+}
+
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** The first free port at or after `start` (the preferred one when it is free). */
+export async function freePort(start: number, tries = 200): Promise<number> {
+  for (let port = start; port < start + tries; port++) if (await portIsFree(port)) return port;
+  throw new Error(`no free port in ${start}..${start + tries - 1}`);
+}
+
+export function tcpOpen(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * Activity proxies with the timeouts and retry policies of a run's config. Workflow code
+ * only; every duration comes from `config.orchestration`.
+ */
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { BookkeepingActivities, ControlActivities, GpuActivities } from '../activities/contract';
+import { TASK_QUEUES } from '../activities/contract';
+import type { RunConfig } from '../core/config';
+
+function options(config: RunConfig, queue: string, startToCloseS: number, heartbeat: boolean): ActivityOptions {
+  const o = config.orchestration;
+  return {
+    taskQueue: queue,
+    startToCloseTimeout: `${startToCloseS}s`,
+    // A worker that dies is noticed by its missing heartbeats, long before the stage timeout.
+    ...(heartbeat ? { heartbeatTimeout: `${o.heartbeatTimeoutS}s` } : {}),
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '2m',
+      maximumAttempts: o.maxAttempts,
+      nonRetryableErrorTypes: ['InvalidConfig', 'NotFound'],
+    },
+  };
+}
+
+export function stageActivities(config: RunConfig) {
+  const o = config.orchestration;
+  const control = TASK_QUEUES.control;
+  const gpu = TASK_QUEUES.gpu;
+  return {
+    bookkeeping: proxyActivities<BookkeepingActivities>(options(config, control, 60, false)),
+    sample: proxyActivities<Pick<ControlActivities, 'sampleBatch'>>(options(config, control, o.sampleTimeoutS, true)),
+    validate: proxyActivities<Pick<ControlActivities, 'validateCandidate'>>(
+      options(config, control, o.validateTimeoutS, true),
+    ),
+    novelty: proxyActivities<Pick<ControlActivities, 'checkNovelty' | 'selectAndAdmit'>>(
+      options(config, control, o.noveltyTimeoutS, true),
+    ),
+    publish: proxyActivities<Pick<ControlActivities, 'publishAdapter'>>(options(config, control, o.publishTimeoutS, false)),
+    train: proxyActivities<Pick<GpuActivities, 'trainCandidate'>>(options(config, gpu, o.trainTimeoutS, true)),
+    fineTune: proxyActivities<Pick<GpuActivities, 'fineTuneLora'>>(options(config, gpu, o.fineTuneTimeoutS, true)),
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The run: validate the config, then cycles 0..N as child workflows, steerable while it
+ * runs (pause / resume / stop after the cycle / change the number of cycles) and readable
+ * from the Temporal UI (search attributes, current details, a progress query).
+ * Deterministic: no I/O here, only activities and child workflows.
+ */
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  executeChild,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { RunConfig, formatIssues } from '../core/config';
+import type { CycleSummary, RunStatus } from '../core/stages';
+import { TASK_QUEUES } from '../activities/contract';
+import { stageActivities } from './activities';
+import { designCycle } from './designCycle';
+import {
+  cycleWorkflowId,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  searchAttributes,
+  setRemainingCyclesUpdate,
+  stopAfterCycleSignal,
+  type RunProgress,
+} from './definitions';
+
+export interface DesignRunInput {
+  /** Run config as JSON (a preset merged with the user's overrides). */
+  config: unknown;
+  /** Carried over by continue-as-new; absent on a fresh start. */
+  state?: RunState;
+}
+
+export interface RunState {
+  nextCycle: number;
+  totalCycles: number;
+  model: string;
+  adapterId: number | null;
+  paused: boolean;
+  stopRequested: boolean;
+  completed: CycleSummary[];
+}
+
+export interface RunOutcome {
+  runId: string;
+  status: RunStatus;
+  completed: CycleSummary[];
+  model: string;
+}
+
+/** Parses the config inside the workflow: a bad config fails the run at once, without retries. */
+export function configOrFail(raw: unknown): RunConfig {
+  const parsed = RunConfig.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw ApplicationFailure.nonRetryable(`invalid config: ${formatIssues(parsed.error).join('; ')}`, 'InvalidConfig');
+}
+
+export async function designRun(input: DesignRunInput): Promise<RunOutcome> {
+  const config = configOrFail(input.config);
+  const runId = workflowInfo().workflowId;
+  const acts = stageActivities(config);
+  const state: RunState = input.state ?? {
+    nextCycle: config.lora.enabled && config.lora.seedFineTune ? 0 : 1,
+    totalCycles: config.cycles,
+    model: config.llm.model,
+    adapterId: null,
+    paused: false,
+    stopRequested: false,
+    completed: [],
+  };
+  let currentCycle: number | null = null;
+
+  const status = (): RunStatus => (state.stopRequested ? 'stopping' : state.paused ? 'paused' : 'running');
+  setHandler(pauseSignal, () => void (state.paused = true));
+  setHandler(resumeSignal, () => void (state.paused = false));
+  setHandler(stopAfterCycleSignal, () => void (state.stopRequested = true));
+  setHandler(
+    progressQuery,
+    (): RunProgress => ({
+      runId,
+      status: status(),
+      currentCycle,
+      totalCycles: state.totalCycles,
+      completed: state.completed,
+      model: state.model,
+    }),
+  );
+  setHandler(
+    setRemainingCyclesUpdate,
+    (remaining: number) => {
+      // Cycles already started stay; `remaining` more follow the last started one.
+      state.totalCycles = state.nextCycle - 1 + remaining;
+      return state.totalCycles;
+    },
+    {
+      validator: (remaining: number) => {
+        if (!Number.isInteger(remaining) || remaining < 0 || remaining > 10_000) {
+          throw new Error(`remaining cycles must be an integer in 0..10000, got ${remaining}`);
+        }
+      },
+    },
+  );
+
+  if (!input.state) {
+    upsertSearchAttributes([{ key: searchAttributes.preset, value: config.preset }]);
+    await acts.bookkeeping.startRun({ runId, config });
+  }
+
+  while (state.nextCycle <= state.totalCycles) {
+    if (state.paused) setCurrentDetails(`paused before cycle ${state.nextCycle}`);
+    await condition(() => !state.paused || state.stopRequested);
+    if (state.stopRequested) break;
+
+    const cycle = state.nextCycle;
+    currentCycle = cycle;
+    state.nextCycle = cycle + 1;
+    setCurrentDetails(`cycle ${cycle} of ${state.totalCycles}`);
+    const summary = await executeChild(designCycle, {
+      workflowId: cycleWorkflowId(runId, cycle),
+      taskQueue: TASK_QUEUES.control,
+      staticSummary: cycle === 0 ? 'cycle 0: seed fine-tune' : `cycle ${cycle}`,
+      args: [{ runId, cycle, config, model: state.model, adapterId: state.adapterId }],
+    });
+    currentCycle = null;
+    state.completed.push(summary);
+    state.model = summary.nextModel;
+    state.adapterId = summary.adapterId;
+    upsertSearchAttributes([
+      { key: searchAttributes.cycle, value: cycle },
+      ...(summary.metrics
+        ? [
+            { key: searchAttributes.validRate, value: summary.metrics.validRate },
+            ...(summary.metrics.bestAccuracy === null
+              ? []
+              : [{ key: searchAttributes.bestAccuracy, value: bestSoFar(state.completed) }]),
+          ]
+        : []),
+    ]);
+
+    if (workflowInfo().continueAsNewSuggested && state.nextCycle <= state.totalCycles) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof designRun>({ config: input.config, state });
+    }
+  }
+
+  const finalStatus: RunStatus = state.stopRequested && state.nextCycle <= state.totalCycles ? 'stopped' : 'completed';
+  await acts.bookkeeping.finishRun({ runId, status: finalStatus });
+  setCurrentDetails(`${finalStatus} after ${state.completed.length} cycle(s)`);
+  return { runId, status: finalStatus, completed: state.completed, model: state.model };
+}
+
+function bestSoFar(completed: CycleSummary[]): number {
+  return Math.max(...completed.map((c) => c.metrics?.bestAccuracy ?? 0));
+}
