@@ -1,0 +1,70 @@
+/** The real Temporal server of TEMPORAL_ADDRESS, a workflow bundle built once, mock workers. */
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type pg from 'pg';
+import { buildConfig, type RunConfig } from '../../src/core/config';
+import { createWorkers } from '../../src/workers/worker';
+import { createMockActivities, type MockOptions } from './mock-activities';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+export function temporalAddressForTests(): string {
+  const address = process.env.TEMPORAL_ADDRESS;
+  if (!address) throw new Error('tests need TEMPORAL_ADDRESS (a Temporal server; scripts/test.sh starts one)');
+  return address;
+}
+
+export async function testClient(): Promise<Client> {
+  const connection = await Connection.connect({ address: temporalAddressForTests() });
+  return new Client({ connection });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+/** Runs `fn` while in-process workers with mock compute activities serve both queues. */
+export async function withMockWorkers<T>(pool: pg.Pool, fn: () => Promise<T>, options: MockOptions = {}): Promise<T> {
+  const connection = await NativeConnection.connect({ address: temporalAddressForTests() });
+  const workers = await createWorkers({
+    queue: 'all',
+    connection,
+    activities: createMockActivities(pool, options),
+    workflowBundle: await workflowBundle(),
+    concurrency: 4,
+    shutdownGraceTime: '1s',
+  });
+  try {
+    let result!: T;
+    const [first, ...rest] = workers;
+    await first!.runUntil(async () => {
+      await Promise.all([
+        (async () => {
+          result = await fn();
+        })().finally(() => rest.forEach((w) => w.shutdown())),
+        ...rest.map((w) => w.run()),
+      ]);
+    });
+    return result;
+  } finally {
+    await connection.close();
+  }
+}
+
+export function uniqueRunId(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** A small config for orchestration tests: no seed fine-tune unless asked. */
+export function smallConfig(overrides: Record<string, unknown> = {}): RunConfig {
+  return buildConfig('demo', {
+    cycles: 2,
+    sampling: { samplesPerCycle: 6, samplesPerActivity: 3 },
+    lora: { seedFineTune: false },
+    orchestration: { heartbeatTimeoutS: 5, maxAttempts: 3 },
+    ...overrides,
+  });
+}

@@ -1,0 +1,160 @@
+/**
+ * designRun / designCycle against the real Temporal server, with mocked compute stages
+ * and real bookkeeping in a fresh Postgres database.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { TASK_QUEUES } from '../../src/activities/contract';
+import { startRun } from '../../src/client/temporal';
+import {
+  cycleWorkflowId,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setRemainingCyclesUpdate,
+  stopAfterCycleSignal,
+} from '../../src/workflows/definitions';
+import type { RunOutcome } from '../../src/workflows/designRun';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { mockValid } from '../helpers/mock-activities';
+import { smallConfig, testClient, uniqueRunId, withMockWorkers } from '../helpers/temporal';
+
+let db: TestDatabase;
+let client: Client;
+before(async () => {
+  db = await createTestDatabase();
+  client = await testClient();
+});
+after(async () => {
+  await client.connection.close();
+  await db.drop();
+});
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('designRun', () => {
+  test('N cycles run as N children with deterministic ids, rows and metrics complete', async () => {
+    const config = smallConfig({ cycles: 3 });
+    const runId = uniqueRunId('wf-cycles');
+    const outcome = await withMockWorkers(db.pool, async () => {
+      await startRun(client, config, runId);
+      return client.workflow.getHandle(runId).result() as Promise<RunOutcome>;
+    });
+    assert.equal(outcome.status, 'completed');
+    assert.deepEqual(outcome.completed.map((c) => c.cycle), [1, 2, 3]);
+    for (const cycle of [1, 2, 3]) {
+      const child = await client.workflow.getHandle(cycleWorkflowId(runId, cycle)).describe();
+      assert.equal(child.type, 'designCycle');
+      assert.equal(child.status.name, 'COMPLETED');
+      assert.equal(child.parentExecution?.workflowId, runId);
+    }
+    await assert.rejects(client.workflow.getHandle(cycleWorkflowId(runId, 4)).describe());
+    await assert.rejects(client.workflow.getHandle(cycleWorkflowId(runId, 0)).describe(), 'no seed cycle when disabled');
+
+    const { rows } = await db.pool.query('SELECT cycle, count(*)::int AS n FROM candidates WHERE run_id = $1 GROUP BY cycle ORDER BY cycle', [runId]);
+    assert.deepEqual(rows, [1, 2, 3].map((cycle) => ({ cycle, n: 6 })));
+    const metrics = outcome.completed[0]!.metrics!;
+    assert.equal(metrics.sampled, 6);
+    assert.equal(metrics.valid, [0, 1, 2, 3, 4, 5].filter(mockValid).length);
+    // Each cycle samples from the adapter the previous cycle published.
+    assert.equal(outcome.completed[1]!.nextModel.startsWith('mock-adapter-'), true);
+    const run = await db.pool.query('SELECT status FROM runs WHERE id = $1', [runId]);
+    assert.equal(run.rows[0].status, 'completed');
+  });
+
+  test('the seed fine-tune runs as cycle 0 before sampling', async () => {
+    const config = smallConfig({ cycles: 1, lora: { seedFineTune: true } });
+    const runId = uniqueRunId('wf-seed');
+    const outcome = await withMockWorkers(db.pool, async () => {
+      await startRun(client, config, runId);
+      return client.workflow.getHandle(runId).result() as Promise<RunOutcome>;
+    });
+    assert.deepEqual(outcome.completed.map((c) => c.cycle), [0, 1]);
+    assert.equal(outcome.completed[0]!.metrics, null);
+    const seedModel = outcome.completed[0]!.nextModel;
+    const { rows } = await db.pool.query('SELECT DISTINCT model FROM candidates WHERE run_id = $1', [runId]);
+    assert.deepEqual(rows, [{ model: seedModel }], 'cycle 1 samples from the seed adapter');
+  });
+
+  test('pause holds the run between cycles, resume continues, the update changes the cycle count', async () => {
+    const config = smallConfig({ cycles: 2 });
+    const runId = uniqueRunId('wf-pause');
+    const outcome = await withMockWorkers(
+      db.pool,
+      async () => {
+        await startRun(client, config, runId);
+        const handle = client.workflow.getHandle(runId);
+        await waitUntil('cycle 1 to start', async () => (await handle.query(progressQuery)).currentCycle === 1);
+        await handle.signal(pauseSignal);
+        await waitUntil('cycle 1 to finish', async () => (await handle.query(progressQuery)).completed.length >= 1);
+        await new Promise((r) => setTimeout(r, 1500));
+        const paused = await handle.query(progressQuery);
+        assert.equal(paused.status, 'paused');
+        assert.equal(paused.completed.length, 1, 'no new cycle starts while paused');
+        assert.equal(paused.currentCycle, null);
+        assert.equal(await handle.executeUpdate(setRemainingCyclesUpdate, { args: [3] }), 4);
+        await assert.rejects(handle.executeUpdate(setRemainingCyclesUpdate, { args: [-1] }), (error: Error) => {
+          assert.match(String(error.cause?.message), /integer in 0\.\.10000/);
+          return true;
+        });
+        await handle.signal(resumeSignal);
+        return handle.result() as Promise<RunOutcome>;
+      },
+      { trainMs: 200 },
+    );
+    assert.deepEqual(outcome.completed.map((c) => c.cycle), [1, 2, 3, 4]);
+  });
+
+  test('stop-after-cycle finishes the cycle in progress and ends the run', async () => {
+    const config = smallConfig({ cycles: 5 });
+    const runId = uniqueRunId('wf-stop');
+    const outcome = await withMockWorkers(
+      db.pool,
+      async () => {
+        await startRun(client, config, runId);
+        const handle = client.workflow.getHandle(runId);
+        await waitUntil('cycle 1 to start', async () => (await handle.query(progressQuery)).currentCycle === 1);
+        await handle.signal(stopAfterCycleSignal);
+        return handle.result() as Promise<RunOutcome>;
+      },
+      { trainMs: 300 },
+    );
+    assert.equal(outcome.status, 'stopped');
+    assert.deepEqual(outcome.completed.map((c) => c.cycle), [1]);
+    const child = await client.workflow.getHandle(cycleWorkflowId(runId, 1)).describe();
+    assert.equal(child.status.name, 'COMPLETED', 'the cycle in progress completed');
+  });
+
+  test('a bad config fails the run at once, non-retryably, naming the field', async () => {
+    const runId = uniqueRunId('wf-badconfig');
+    const bad = { ...smallConfig(), sampling: { ...smallConfig().sampling, topP: 7 } };
+    const error = await withMockWorkers(db.pool, async () => {
+      const handle = await client.workflow.start('designRun', {
+        taskQueue: TASK_QUEUES.control,
+        workflowId: runId,
+        args: [{ config: bad }],
+      });
+      return handle.result().then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e,
+      );
+    });
+    assert.ok(error instanceof WorkflowFailedError);
+    const cause = error.cause;
+    assert.ok(cause instanceof ApplicationFailure);
+    assert.equal(cause.type, 'InvalidConfig');
+    assert.equal(cause.nonRetryable, true);
+    assert.match(cause.message, /sampling\.topP/);
+    const runs = await db.pool.query('SELECT 1 FROM runs WHERE id = $1', [runId]);
+    assert.equal(runs.rowCount, 0, 'nothing was recorded for the invalid run');
+  });
+});
