@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { formatIssues } from './core/config';
 import { closePool } from './db/pool';
+import { register as registerReport } from './cli/report';
 import { register as registerRun } from './cli/run';
 import { register as registerServices } from './cli/services';
 import { register as registerWorker } from './cli/worker';
@@ -15,7 +16,7 @@ export function buildProgram(): Command {
     .description('a durable closed loop in which a code LLM designs neural networks')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServices, registerRun, registerWorker]) register(program);
+  for (const register of [registerServices, registerRun, registerWorker, registerReport]) register(program);
   return program;
 }
 

@@ -1,0 +1,4 @@
+/** The run report: `buildReport(pool, runId, outDir)` and what it is made of. */
+export { buildReport, type ReportOptions, type ReportResult } from './build';
+export { UnknownRunError } from './load';
+export type { CycleTableRow, RunSummary } from './table';
