@@ -9,6 +9,7 @@ import { closePool } from './db/pool';
 import { register as registerReport } from './cli/report';
 import { register as registerRun } from './cli/run';
 import { register as registerServices } from './cli/services';
+import { register as registerWatch } from './cli/watch';
 import { register as registerWorker } from './cli/worker';
 
 export function buildProgram(): Command {
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
     .description('a durable closed loop in which a code LLM designs neural networks')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServices, registerRun, registerWorker, registerReport]) register(program);
+  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport]) register(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import {
   stopAfterCycleSignal,
 } from '../workflows/definitions';
 import { loadRunConfig } from './config-file';
+import { watchRun } from './watch';
 
 export function register(program: Command): void {
   program
@@ -20,13 +21,20 @@ export function register(program: Command): void {
     .option('--config <file.json>', 'JSON overrides merged over the preset')
     .option('--cycles <n>', 'number of cycles (overrides the config)')
     .option('--id <runId>', 'workflow id of the run (default: run-<time>-<random>)')
-    .action(async (opts: { preset: string; config?: string; cycles?: string; id?: string }) => {
-      const config = loadRunConfig(opts.preset, opts.config, opts.cycles);
-      const client = await connectClient();
-      const runId = await startRun(client, config, opts.id);
-      console.log(`started ${runId}`);
-      console.log(`Temporal UI: ${runUiUrl(runId)}`);
-      console.log(`follow it:   archloop watch ${runId}`);
+    .option('--watch', 'follow the run until it ends')
+    .option('--resume <runId>', 're-attach the progress view to an existing run (starts nothing)')
+    .action(async (opts: { preset: string; config?: string; cycles?: string; id?: string; watch?: boolean; resume?: string }) => {
+      let runId = opts.resume;
+      if (!runId) {
+        const config = loadRunConfig(opts.preset, opts.config, opts.cycles);
+        runId = await startRun(await connectClient(), config, opts.id);
+        console.log(`started ${runId}`);
+        console.log(`Temporal UI: ${runUiUrl(runId)}`);
+        if (!opts.watch) return void console.log(`follow it:   archloop watch ${runId}`);
+      }
+      const status = await watchRun(runId);
+      console.log(`run ${status.toLowerCase()}; report: archloop report ${runId}`);
+      if (status !== 'COMPLETED') process.exitCode = 1;
     });
 
   program

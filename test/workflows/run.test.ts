@@ -102,7 +102,7 @@ describe('designRun', () => {
         assert.equal(paused.completed.length, 1, 'no new cycle starts while paused');
         assert.equal(paused.currentCycle, null);
         assert.equal(await handle.executeUpdate(setRemainingCyclesUpdate, { args: [3] }), 4);
-        await assert.rejects(handle.executeUpdate(setRemainingCyclesUpdate, { args: [-1] }), (error: Error) => {
+        await assert.rejects(handle.executeUpdate(setRemainingCyclesUpdate, { args: [-1] }), (error: Error & { cause?: Error }) => {
           assert.match(String(error.cause?.message), /integer in 0\.\.10000/);
           return true;
         });

@@ -1,0 +1,69 @@
+/** `archloop watch <runId>`: live progress of a run (also one started from the Temporal CLI). */
+import type { Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import { connectClient, runUiUrl } from '../client/temporal';
+import { renderWatch, type WatchSnapshot } from '../client/watch-view';
+import { getPool } from '../db/pool';
+import { formatRunTable, loadCycleMetrics } from '../db/run-metrics';
+import { cycleProgressQuery, cycleWorkflowId, progressQuery } from '../workflows/definitions';
+
+async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
+  const handle = client.workflow.getHandle(runId);
+  const description = await handle.describe().catch(() => {
+    throw new Error(`no run with id ${runId}`);
+  });
+  const running = description.status.name === 'RUNNING';
+  const progress = running ? await handle.query(progressQuery).catch(() => null) : null;
+  const cycle =
+    progress?.currentCycle != null
+      ? await client.workflow
+          .getHandle(cycleWorkflowId(runId, progress.currentCycle))
+          .query(cycleProgressQuery)
+          .catch(() => null)
+      : null;
+  const pool = getPool();
+  const { rows } = await pool.query<{ seconds: number }>(
+    `SELECT extract(epoch FROM finished_at - started_at)::float AS seconds FROM cycles
+      WHERE run_id = $1 AND cycle > 0 AND finished_at IS NOT NULL ORDER BY cycle`,
+    [runId],
+  );
+  return {
+    runId,
+    workflowStatus: description.status.name,
+    progress,
+    cycle,
+    table: formatRunTable(await loadCycleMetrics(pool, runId)),
+    cycleSeconds: rows.map((r) => r.seconds),
+    uiUrl: runUiUrl(runId),
+  };
+}
+
+/** Redraws until the run closes; returns its final Temporal status. */
+export async function watchRun(runId: string, intervalMs = 2000): Promise<string> {
+  const client = await connectClient();
+  const tty = process.stdout.isTTY;
+  let last = '';
+  for (;;) {
+    const snap = await snapshot(client, runId);
+    const view = renderWatch(snap);
+    if (view !== last) {
+      // On a terminal, redraw in place; in a log, print each change once.
+      process.stdout.write(tty ? `\x1b[2J\x1b[H${view}\n` : `${view}\n\n`);
+      last = view;
+    }
+    if (snap.workflowStatus !== 'RUNNING') return snap.workflowStatus;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('watch <runId>')
+    .description('live progress of a run: stage bars for the current cycle, finished cycles, ETA')
+    .option('--interval <seconds>', 'refresh interval', '2')
+    .action(async (runId: string, opts: { interval: string }) => {
+      const status = await watchRun(runId, Number(opts.interval) * 1000);
+      console.log(`run ${status.toLowerCase()}; report: archloop report ${runId}`);
+      if (status !== 'COMPLETED') process.exitCode = 1;
+    });
+}

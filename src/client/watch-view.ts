@@ -1,0 +1,73 @@
+/**
+ * What `archloop watch` shows, as a pure function of one snapshot: per-stage progress bars
+ * for the current cycle, the table of finished cycles, and an ETA.
+ */
+
+import type { CycleProgress, RunProgress } from '../workflows/definitions';
+
+export interface WatchSnapshot {
+  runId: string;
+  workflowStatus: string;
+  progress: RunProgress | null;
+  cycle: CycleProgress | null;
+  table: string;
+  /** Seconds the finished cycles (> 0) took, oldest first. */
+  cycleSeconds: number[];
+  uiUrl: string;
+}
+
+export function bar(done: number, total: number, width = 24): string {
+  const fraction = total > 0 ? Math.min(1, done / total) : 0;
+  const filled = Math.round(fraction * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(done).padStart(4)}/${total}`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.round(seconds % 60);
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** Remaining time: mean finished-cycle time × cycles left (the current one counted by its share done). */
+export function estimateRemaining(snapshot: Pick<WatchSnapshot, 'progress' | 'cycle' | 'cycleSeconds'>): number | null {
+  const { progress, cycle, cycleSeconds } = snapshot;
+  if (!progress || !cycleSeconds.length) return null;
+  const mean = cycleSeconds.reduce((a, b) => a + b, 0) / cycleSeconds.length;
+  const current = progress.currentCycle ?? progress.completed.at(-1)?.cycle ?? 0;
+  const after = Math.max(0, progress.totalCycles - current);
+  const currentShare = cycle && cycle.cycle > 0 && cycle.target ? 1 - cycleFraction(cycle) : 0;
+  return mean * (after + currentShare);
+}
+
+function cycleFraction(c: CycleProgress): number {
+  // Sampling and evaluation dominate a cycle's time; count them equally.
+  return (c.sampled / c.target + c.validated / c.target + (c.valid ? c.trained / c.valid : 0)) / 3;
+}
+
+export function renderWatch(s: WatchSnapshot): string {
+  const lines = [`run ${s.runId}  ${s.workflowStatus}  ${s.uiUrl}`];
+  if (s.progress) {
+    const p = s.progress;
+    const where = p.currentCycle === null ? 'between cycles' : p.currentCycle === 0 ? 'cycle 0 (seed fine-tune)' : `cycle ${p.currentCycle}`;
+    lines.push(`${p.status}, ${where} of ${p.totalCycles}, sampling from ${p.model}`);
+  }
+  if (s.cycle && s.cycle.cycle > 0) {
+    const c = s.cycle;
+    lines.push(
+      `  stage     ${c.stage}`,
+      `  sampled   ${bar(c.sampled, c.target)}`,
+      `  validated ${bar(c.validated, c.target)}  (${c.valid} valid)`,
+      `  trained   ${bar(c.trained, c.valid)}`,
+      `  admitted  ${c.admitted}`,
+    );
+  } else if (s.cycle) {
+    lines.push(`  stage     ${s.cycle.stage}`);
+  }
+  const eta = estimateRemaining(s);
+  if (eta !== null && s.workflowStatus === 'RUNNING') lines.push(`ETA ${formatDuration(eta)}`);
+  lines.push('', s.table);
+  return lines.join('\n');
+}
+
