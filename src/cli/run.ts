@@ -3,7 +3,8 @@ import type { SignalDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
 import { connectClient, runProgress, runUiUrl, startRun } from '../client/temporal';
 import { getPool } from '../db/pool';
-import { formatRunTable, loadCycleMetrics } from '../db/run-metrics';
+import { formatPaperTable } from '../core/paper-table';
+import { loadCycleMetrics } from '../db/run-metrics';
 import {
   pauseSignal,
   resumeSignal,
@@ -54,7 +55,7 @@ export function register(program: Command): void {
         const current = progress.currentCycle === null ? 'between cycles' : `cycle ${progress.currentCycle}`;
         console.log(`${progress.status}, ${current} of ${progress.totalCycles}, sampling from ${progress.model}`);
       }
-      console.log(formatRunTable(await loadCycleMetrics(getPool(), runId)));
+      console.log(formatPaperTable(await loadCycleMetrics(getPool(), runId)));
     });
 
   program

@@ -4,7 +4,8 @@ import type { Client } from '@temporalio/client';
 import { connectClient, runUiUrl } from '../client/temporal';
 import { renderWatch, type WatchSnapshot } from '../client/watch-view';
 import { getPool } from '../db/pool';
-import { formatRunTable, loadCycleMetrics } from '../db/run-metrics';
+import { formatPaperTable } from '../core/paper-table';
+import { loadCycleMetrics } from '../db/run-metrics';
 import { cycleProgressQuery, cycleWorkflowId, progressQuery } from '../workflows/definitions';
 
 async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
@@ -32,7 +33,7 @@ async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
     workflowStatus: description.status.name,
     progress,
     cycle,
-    table: formatRunTable(await loadCycleMetrics(pool, runId)),
+    table: formatPaperTable(await loadCycleMetrics(pool, runId)),
     cycleSeconds: rows.map((r) => r.seconds),
     uiUrl: runUiUrl(runId),
   };

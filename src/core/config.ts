@@ -82,6 +82,12 @@ export const NoveltyConfig = z.strictObject({
   shingleSize: positiveInt.default(7),
   numPerm: positiveInt.default(128),
   threshold: unit.default(0.85),
+  /**
+   * Weight of a missed near-duplicate when the LSH band layout is chosen (datasketch's
+   * optimisation; its own default weighs misses and false hits equally). Every LSH hit is
+   * confirmed by estimated Jaccard, so false hits cost only a comparison: misses weigh more.
+   */
+  lshFalseNegativeWeight: unit.default(0.99),
   normalizeIdentifiers: z.boolean().default(true),
   normalizeNumbers: z.boolean().default(true),
   normalizeStrings: z.boolean().default(true),

@@ -35,7 +35,11 @@ export function computeCycleMetrics(
   shareThreshold = 0.4,
 ): CycleMetrics {
   const valid = outcomes.filter((o) => o.valid);
-  const accuracies = valid.map((o) => o.accuracy).filter((a): a is number => a !== null);
+  // Sorted, so that the float sum (and with it the stored mean) does not depend on row order.
+  const accuracies = valid
+    .map((o) => o.accuracy)
+    .filter((a): a is number => a !== null)
+    .sort((a, b) => a - b);
   const [low, high] = wilsonInterval(valid.length, outcomes.length);
   const failureClasses: Record<string, number> = {};
   for (const o of outcomes) {
@@ -49,7 +53,7 @@ export function computeCycleMetrics(
     validRateLow: low,
     validRateHigh: high,
     trained: accuracies.length,
-    bestAccuracy: accuracies.length ? Math.max(...accuracies) : null,
+    bestAccuracy: accuracies.length ? accuracies[accuracies.length - 1]! : null,
     meanAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
     shareAbove40: accuracies.length ? accuracies.filter((a) => a >= shareThreshold).length / accuracies.length : null,
     admitted: outcomes.filter((o) => o.admitted).length,

@@ -7,8 +7,20 @@
  * candidates of the same cycle that were found novel.
  */
 import { z } from 'zod';
-import type { BandBucket, NeighbourKind } from '../core/novelty';
-import { signatureFromBytes, signatureToBytes } from '../core/novelty/minhash';
+import {
+  MINHASH_SEED,
+  NORMALIZER_VERSION,
+  bandBuckets,
+  normalizeOptions,
+  optimalBandLayout,
+  signatureFromBytes,
+  signatureKey,
+  signatureToBytes,
+  type BandBucket,
+  type BandLayout,
+  type NeighbourKind,
+  type NoveltySettings,
+} from '../core/novelty';
 import type { Queryable } from './pool';
 
 export interface NoveltyScope {
@@ -151,8 +163,10 @@ export async function lshNeighbours(
   buckets: readonly BandBucket[],
   scope: NoveltyScope,
 ): Promise<StoredNeighbour[]> {
-  const { rows } = await db.query(
-    `WITH hits AS (
+  // A named (prepared) statement: planning costs more than executing this query.
+  const { rows } = await db.query({
+    name: 'novelty-lsh-neighbours',
+    text: `WITH hits AS (
        SELECT DISTINCT b.signature_id
          FROM unnest($3::smallint[], $4::bigint[]) AS q(band, bucket)
          JOIN lsh_bands b ON b.params_id = $1 AND b.rows_per_band = $2 AND b.band = q.band AND b.bucket = q.bucket)
@@ -161,7 +175,7 @@ export async function lshNeighbours(
        LEFT JOIN corpus co ON co.id = s.corpus_id
        LEFT JOIN candidates ca ON ca.id = s.candidate_id
       WHERE ${inScope('$5', '$6', '$7')}`,
-    [
+    values: [
       paramsId,
       rowsPerBand,
       buckets.map((b) => b.band),
@@ -170,7 +184,7 @@ export async function lshNeighbours(
       scope.cycle,
       scope.sampleIndex,
     ],
-  );
+  });
   return rows.map(neighbourOf);
 }
 
@@ -311,4 +325,51 @@ export async function admitToCorpus(db: Queryable, admission: CorpusAdmission): 
     `UPDATE candidates SET admitted = true, status = 'admitted', updated_at = now() WHERE id = $1 AND NOT admitted`,
     [candidate.id],
   );
+}
+
+/** Where a run's signatures live: its MinHash parameter set and its LSH band layout. */
+export interface NoveltyIndex {
+  paramsId: number;
+  key: string;
+  layout: BandLayout;
+}
+
+export async function openNoveltyIndex(db: Queryable, settings: NoveltySettings): Promise<NoveltyIndex> {
+  const key = signatureKey(settings);
+  const params = {
+    scheme: 'affine32',
+    seed: MINHASH_SEED,
+    numPerm: settings.numPerm,
+    shingleSize: settings.shingleSize,
+    normalizerVersion: NORMALIZER_VERSION,
+    normalize: normalizeOptions(settings),
+  };
+  const paramsId = await ensureMinhashParams(db, key, params);
+  return { paramsId, key, layout: optimalBandLayout(settings.threshold, settings.numPerm, {
+      falsePositive: 1 - settings.lshFalseNegativeWeight,
+      falseNegative: settings.lshFalseNegativeWeight,
+    }),
+  };
+}
+
+/** Stores signatures and their band buckets; returns the signature ids in input order. */
+export async function addToIndex(db: Queryable, index: NoveltyIndex, records: readonly SignatureRecord[]): Promise<number[]> {
+  const ids = await upsertSignatures(db, index.paramsId, records);
+  await insertBands(
+    db,
+    index.paramsId,
+    index.layout.rows,
+    records.map((record, i) => ({ signatureId: ids[i]!, buckets: bandBuckets(record.signature, index.layout) })),
+  );
+  return ids;
+}
+
+/** LSH candidates in scope for a signature (unconfirmed: the caller compares signatures). */
+export function findNeighbours(
+  db: Queryable,
+  index: NoveltyIndex,
+  signature: Uint32Array,
+  scope: NoveltyScope,
+): Promise<StoredNeighbour[]> {
+  return lshNeighbours(db, index.paramsId, index.layout.rows, bandBuckets(signature, index.layout), scope);
 }

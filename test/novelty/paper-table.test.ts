@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { computeCycleMetrics } from '../../src/core/metrics';
+import { formatPaperTable, paperRows, PAPER_COLUMNS } from '../../src/core/paper-table';
+
+const outcome = (valid: boolean, accuracy: number | null, admitted = false) => ({ valid, accuracy, failureClass: null, admitted });
+
+const cycle1 = computeCycleMetrics(1, [outcome(true, 0.2), outcome(true, 0.45, true), outcome(false, null), outcome(false, null)], 100);
+const cycle2 = computeCycleMetrics(2, [outcome(true, 0.5, true), outcome(true, 0.6, true), outcome(true, 0.3), outcome(false, null)], 102);
+
+test('rows follow the paper columns, with a pooled row', () => {
+  const rows = paperRows([cycle2, cycle1]);
+  assert.deepEqual(rows.map((r) => r.cycle), ['1', '2', 'all']);
+  const all = rows[2]!;
+  assert.equal(all.valid, 5);
+  assert.equal(all.sampled, 8);
+  assert.equal(all.bestAccuracy, 0.6);
+  assert.ok(Math.abs(all.meanAccuracy! - (0.2 + 0.45 + 0.5 + 0.6 + 0.3) / 5) < 1e-12);
+  assert.ok(Math.abs(all.shareAbove40! - 3 / 5) < 1e-12);
+  assert.equal(all.unique, 3);
+  assert.equal(all.totalTrainPrompts, 102);
+});
+
+test('the table prints percentages in the paper layout', () => {
+  const lines = formatPaperTable([cycle1, cycle2]).split('\n');
+  assert.deepEqual(lines[0]!.split(/\s{2,}/), [...PAPER_COLUMNS]);
+  assert.deepEqual(lines[2]!.trim().split(/\s{2,}/), ['1', '50.0 (15.0–85.0)', '45.00', '32.50', '50.00', '1', '100']);
+  assert.deepEqual(lines[5]!.trim().split(/\s{2,}/).slice(0, 2), ['all', '62.5 (30.6–86.3)']);
+  assert.equal(formatPaperTable([]).split('\n').length, 2);
+});
