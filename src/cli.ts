@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { formatIssues } from './core/config';
 import { closePool } from './db/pool';
+import { register as registerCorpus } from './cli/corpus';
 import { register as registerNovelty } from './cli/novelty';
 import { register as registerReport } from './cli/report';
 import { register as registerRun } from './cli/run';
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .description('a durable closed loop in which a code LLM designs neural networks')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty]) register(program);
+  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus]) register(program);
   return program;
 }
 

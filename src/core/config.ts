@@ -58,6 +58,9 @@ export const LlmConfig = z.strictObject({
   apiKeyEnv: z.string().default('OPENAI_API_KEY'),
   requestTimeoutS: z.number().positive().default(600),
   maxRetries: z.number().int().nonnegative().default(4),
+  /** Backoff between retries of one request: base × 2^attempt (with jitter), capped. */
+  retryBaseDelayS: z.number().positive().default(1),
+  retryMaxDelayS: z.number().positive().default(30),
   /** Whether the server accepts several choices per request (`n`). */
   supportsN: z.boolean().default(true),
 });
@@ -76,6 +79,8 @@ export const PromptConfig = z.strictObject({
   template: z.string().min(1).default('design-v1'),
   includeReference: z.boolean().default(true),
   referenceMinAccuracy: unit.default(0.4),
+  /** Longest reference program quoted in a prompt (~1.2k tokens: prompt + 2048 new tokens fit 4k). */
+  referenceMaxChars: positiveInt.default(4000),
 });
 
 export const NoveltyConfig = z.strictObject({
@@ -127,6 +132,9 @@ export const LoraConfig = z.strictObject({
   checkpointEvery: positiveInt.default(50),
   /** Cap on the number of training pairs per fine-tune (0 = all). */
   maxPairs: z.number().int().nonnegative().default(0),
+  /** Cap on optimizer steps per fine-tune (0 = epochs decide). */
+  maxSteps: z.number().int().nonnegative().default(0),
+  seed: z.number().int().nonnegative().default(42),
 });
 
 const seconds = z.number().positive();

@@ -1,0 +1,140 @@
+/**
+ * fineTuneLora (gpu queue): LoRA fine-tuning on the corpus as of this cycle. Writes the
+ * pairs (JSONL, hashed) and the job under artifacts/<run>/cycle-<n>/, runs the Python
+ * trainer there, heartbeats its step and loss, and records the adapter row. A retry
+ * reruns the same job in the same outputDir, so the trainer resumes from its checkpoint.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
+import type pg from 'pg';
+import type { RunConfig } from '../core/config';
+import { FineTuneInput, type FineTuneResult } from '../core/stages';
+import { corpusAsOf } from '../corpus/store';
+import { loadRunConfig } from '../db/runs';
+import { keepAlive } from '../llm/activity-support';
+import { adapterById, markAdapterReady, upsertTrainingAdapter, type AdapterRow } from '../llm/adapters-store';
+import { cycleDir, resolveBaseModel } from '../llm/artifacts';
+import { buildPairSet, type PairSet } from '../llm/finetune-pairs';
+import { loadPromptTemplate } from '../llm/prompt-files';
+import { runTrainer, TrainerCrash, TrainerError, TrainerJob, type ProgressEvent } from '../llm/trainer';
+import type { GpuActivities } from './contract';
+
+export function trainerJob(config: RunConfig, files: { baseModel: string; pairsFile: string; outputDir: string; previousAdapter: string | null }): TrainerJob {
+  const { lora } = config;
+  return TrainerJob.parse({
+    ...files,
+    r: lora.r,
+    alpha: lora.alpha,
+    dropout: lora.dropout,
+    targetModules: lora.targetModules,
+    lr: lora.lr,
+    epochs: lora.epochs,
+    batchSize: lora.batchSize,
+    maxSeqLen: lora.maxSeqLen,
+    checkpointEvery: lora.checkpointEvery,
+    bf16: lora.bf16,
+    load4bit: lora.load4bit,
+    seed: lora.seed,
+    maxSteps: lora.maxSteps,
+  });
+}
+
+/** Writes via a temp file and rename, so a crash never leaves half a file behind. */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+function summaryOf(row: AdapterRow, pairs: number): FineTuneResult {
+  const steps = typeof row.manifest.steps === 'number' ? row.manifest.steps : 0;
+  const finalLoss = typeof row.manifest.finalLoss === 'number' ? row.manifest.finalLoss : null;
+  return { adapterId: row.id, steps, finalLoss, pairs };
+}
+
+async function previousAdapterPath(pool: pg.Pool, id: number | null): Promise<string | null> {
+  if (id === null) return null;
+  const previous = await adapterById(pool, id);
+  if (!previous || previous.status === 'training') {
+    throw ApplicationFailure.nonRetryable(`previous adapter ${id} ${previous ? 'never finished training' : 'does not exist'}`, 'missing-previous-adapter');
+  }
+  return previous.path;
+}
+
+export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActivities, 'fineTuneLora'> {
+  const { pool } = deps;
+  return {
+    async fineTuneLora(raw): Promise<FineTuneResult> {
+      const input = FineTuneInput.parse(raw);
+      const { runId, cycle } = input;
+      const config = await loadRunConfig(pool, runId);
+      const set: PairSet = buildPairSet(await corpusAsOf(pool, runId, cycle), config, loadPromptTemplate(config.prompt.template));
+      if (set.pairs.length === 0) {
+        throw ApplicationFailure.nonRetryable(
+          `no training pairs for run ${runId} cycle ${cycle}: the corpus is empty` +
+            (set.skippedTooLong ? ` (${set.skippedTooLong} entries longer than lora.maxSeqLen)` : ' (run `archloop corpus import-lemur`)'),
+          'empty-corpus',
+        );
+      }
+
+      const dir = cycleDir(runId, cycle);
+      const outputDir = path.join(dir, 'lora');
+      const pairsFile = path.join(dir, 'pairs.jsonl');
+      const jobFile = path.join(dir, 'job.json');
+      const baseModel = resolveBaseModel(config.lora.baseModel);
+      const adapter = await upsertTrainingAdapter(pool, {
+        runId,
+        cycle,
+        path: path.join(outputDir, 'adapter'),
+        baseModel,
+        parentId: input.previousAdapterId,
+        dataHash: set.dataHash,
+      });
+      if (adapter.status !== 'training') return summaryOf(adapter, set.pairs.length);
+
+      mkdirSync(dir, { recursive: true });
+      writeAtomic(pairsFile, set.jsonl);
+      const previousAdapter = await previousAdapterPath(pool, input.previousAdapterId);
+      writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir, previousAdapter }), null, 2)}\n`);
+      log.info('fine-tuning', { runId, cycle, pairs: set.pairs.length, dataHash: set.dataHash, skippedTooLong: set.skippedTooLong, jobFile });
+
+      let last: ProgressEvent | undefined;
+      const stop = keepAlive(() => ({ phase: last ? 'training' : 'starting', ...last }));
+      try {
+        const done = await runTrainer(jobFile, {
+          signal: cancellationSignal(),
+          onProgress: (progress) => {
+            if (!last) log.info('trainer started', { runId, cycle, resumedAt: progress.step, totalSteps: progress.totalSteps });
+            last = progress;
+            Context.current().heartbeat({ phase: 'training', ...progress });
+          },
+        });
+        const manifest = {
+          steps: done.steps,
+          finalLoss: done.finalLoss,
+          pairs: set.pairs.length,
+          corpusEntries: set.entryIds.length,
+          skippedTooLong: set.skippedTooLong,
+          skippedOverCap: set.skippedOverCap,
+          dataHash: set.dataHash,
+          pairsFile,
+          jobFile,
+          trainer: done.manifest,
+        };
+        await markAdapterReady(pool, adapter.id, done.adapterDir, manifest);
+        log.info('adapter ready', { runId, cycle, adapterId: adapter.id, steps: done.steps, finalLoss: done.finalLoss });
+        return { adapterId: adapter.id, steps: done.steps, finalLoss: done.finalLoss, pairs: set.pairs.length };
+      } catch (error) {
+        if (error instanceof TrainerError) throw ApplicationFailure.nonRetryable(error.message, error.errorClass);
+        if (error instanceof TrainerCrash) log.warn('trainer crashed; a retry resumes from its checkpoint', { runId, cycle, error: error.message });
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          throw ApplicationFailure.nonRetryable(`cannot start the LoRA trainer: ${(error as Error).message} (run \`npm run setup\`)`, 'trainer-missing');
+        }
+        throw error;
+      } finally {
+        stop();
+      }
+    },
+  };
+}

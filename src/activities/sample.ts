@@ -1,0 +1,120 @@
+/**
+ * sampleBatch: samples [firstIndex, firstIndex + count) of a cycle from the LLM. Idempotent
+ * per (run, cycle, sample index): indexes already stored are skipped, so a retry only asks
+ * for what is missing. Each raw completion is stored before extraction runs on it.
+ */
+import { cancellationSignal, Context, log } from '@temporalio/activity';
+import type pg from 'pg';
+import { extractCode } from '../core/extract';
+import type { RunConfig } from '../core/config';
+import { chatMessages, type RenderedPrompt } from '../core/prompts';
+import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
+import { loadRunConfig } from '../db/runs';
+import { keepAlive, llmFailure } from '../llm/activity-support';
+import { adapterByModelName } from '../llm/adapters-store';
+import { LlmError } from '../llm/errors';
+import { batchSeed, buildDesignPrompt } from '../llm/design-prompt';
+import type { SampledChoice } from '../llm/client';
+import { llmClientFromConfig, samplingParams, type ClientExtras } from '../llm/from-config';
+import { sampledRows, storeCompletion, storeExtraction, storePrompt, unextracted } from '../llm/samples-store';
+import type { ControlActivities } from './contract';
+import { serveAdapter } from './publish';
+
+export interface SampleDeps {
+  pool: pg.Pool;
+  /** Backoff between LLM retries (tests shorten it); defaults to the config's llm.retry*DelayS. */
+  backoff?: ClientExtras['backoff'];
+}
+
+interface Batch {
+  input: SampleBatchInput;
+  config: RunConfig;
+  prompt: RenderedPrompt;
+  /** Sample indexes still to fill, in order. */
+  missing: number[];
+}
+
+/** Raw completion first, then what extraction made of it. */
+async function storeChoice(pool: pg.Pool, batch: Batch, sampleIndex: number, choice: SampledChoice): Promise<void> {
+  const { runId, cycle, model } = batch.input;
+  const id = await storeCompletion(pool, {
+    runId,
+    cycle,
+    sampleIndex,
+    model,
+    promptHash: batch.prompt.hash,
+    completion: choice.text,
+    usage: { ...choice.usage, finishReason: choice.finishReason },
+  });
+  await storeExtraction(pool, id, extractCode(choice.text, choice.finishReason));
+}
+
+/** Samples the missing indexes, storing each choice as its request completes; returns how many. */
+async function sampleMissing(deps: SampleDeps, batch: Batch): Promise<number> {
+  const { pool } = deps;
+  const { input, config, prompt, missing } = batch;
+  const client = llmClientFromConfig(config, { signal: cancellationSignal(), log, backoff: deps.backoff });
+  let next = 0;
+  const drain = async () => {
+    const batches = client.sample({
+      model: input.model,
+      messages: chatMessages(prompt.body),
+      count: missing.length - next,
+      params: samplingParams(config),
+      seed: batchSeed(input) + next,
+    });
+    for await (const choices of batches) {
+      for (const choice of choices) await storeChoice(pool, batch, missing[next++]!, choice);
+      Context.current().heartbeat({ stored: next, missing: missing.length });
+    }
+  };
+  const stop = keepAlive(() => ({ stored: next, missing: missing.length }));
+  try {
+    await drain().catch(async (error: unknown) => {
+      // A restarted server forgets runtime-loaded adapters: load ours again, then go on.
+      const adapter = error instanceof LlmError && error.kind === 'unknown-model' ? await adapterByModelName(pool, input.model) : undefined;
+      if (!adapter || adapter.status === 'training') throw error;
+      log.warn('the endpoint lost an adapter; loading it again', { model: input.model, adapterId: adapter.id });
+      await serveAdapter(pool, adapter, cancellationSignal());
+      await drain();
+    });
+    return next;
+  } catch (error) {
+    log.warn('sampling failed', { runId: input.runId, cycle: input.cycle, firstIndex: input.firstIndex, stored: next, error: (error as Error).message });
+    throw llmFailure(error);
+  } finally {
+    stop();
+  }
+}
+
+export function createSampleActivities(deps: SampleDeps): Pick<ControlActivities, 'sampleBatch'> {
+  const { pool } = deps;
+  return {
+    async sampleBatch(raw): Promise<SampleBatchResult> {
+      const input = SampleBatchInput.parse(raw);
+      const { runId, cycle, firstIndex, count } = input;
+      const config = await loadRunConfig(pool, runId);
+
+      // A worker that died between storing a completion and extracting it: finish that first.
+      for (const row of await unextracted(pool, runId, cycle, firstIndex, count)) {
+        await storeExtraction(pool, row.id, extractCode(row.completion, row.finish_reason));
+      }
+      const stored = new Set((await sampledRows(pool, runId, cycle, firstIndex, count)).map((row) => row.sample_index));
+      const missing = Array.from({ length: count }, (_, i) => firstIndex + i).filter((index) => !stored.has(index));
+
+      if (missing.length > 0) {
+        const prompt = await buildDesignPrompt(pool, config, input);
+        await storePrompt(pool, prompt);
+        const started = Date.now();
+        const samples = await sampleMissing(deps, { input, config, prompt, missing });
+        log.info('sampled', { runId, cycle, firstIndex, samples, model: input.model, seconds: (Date.now() - started) / 1000 });
+      }
+
+      const rows = await sampledRows(pool, runId, cycle, firstIndex, count);
+      return {
+        candidateIds: rows.map((row) => row.id),
+        extracted: rows.filter((row) => row.has_code).length,
+      };
+    },
+  };
+}

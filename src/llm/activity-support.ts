@@ -1,0 +1,26 @@
+/** Temporal glue shared by the LLM-side activities: keep-alive heartbeats, failure mapping. */
+import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
+import { LlmError } from './errors';
+
+/**
+ * Heartbeats every third of the heartbeat timeout while a long call (an LLM request, a
+ * trainer step) is in flight, so the server neither times the activity out nor misses a
+ * cancellation. Returns the function that stops it.
+ */
+export function keepAlive(details: () => unknown): () => void {
+  const timeoutMs = activityInfo().heartbeatTimeoutMs ?? 0;
+  const everyMs = timeoutMs > 0 ? Math.max(1000, timeoutMs / 3) : 10_000;
+  const timer = setInterval(() => Context.current().heartbeat(details()), everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * An exhausted transient failure stays retryable (Temporal retries the activity later;
+ * the run waits, nothing is lost); a wrong URL, model or key is not.
+ */
+export function llmFailure(error: unknown): unknown {
+  if (!(error instanceof LlmError)) return error;
+  const type = `llm-${error.kind}`;
+  return error.retryable ? ApplicationFailure.retryable(error.message, type) : ApplicationFailure.nonRetryable(error.message, type);
+}

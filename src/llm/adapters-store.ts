@@ -1,0 +1,64 @@
+/** Rows of `adapters`: one LoRA adapter per (run, cycle), from training to published. */
+import { z } from 'zod';
+import type { Queryable } from '../db/pool';
+
+export const AdapterRow = z.object({
+  id: z.number().int().positive(),
+  run_id: z.string(),
+  cycle: z.number().int().nonnegative(),
+  path: z.string(),
+  base_model: z.string(),
+  parent_id: z.number().int().positive().nullable(),
+  data_hash: z.string().nullable(),
+  manifest: z.record(z.string(), z.unknown()),
+  model_name: z.string().nullable(),
+  status: z.enum(['training', 'ready', 'published']),
+});
+export type AdapterRow = z.infer<typeof AdapterRow>;
+
+const COLUMNS = 'id, run_id, cycle, path, base_model, parent_id, data_hash, manifest, model_name, status';
+
+export async function adapterById(db: Queryable, id: number): Promise<AdapterRow | undefined> {
+  const { rows } = await db.query(`SELECT ${COLUMNS} FROM adapters WHERE id = $1`, [id]);
+  return rows.length ? AdapterRow.parse(rows[0]) : undefined;
+}
+
+export async function adapterByModelName(db: Queryable, modelName: string): Promise<AdapterRow | undefined> {
+  const { rows } = await db.query(`SELECT ${COLUMNS} FROM adapters WHERE model_name = $1 ORDER BY id LIMIT 1`, [modelName]);
+  return rows.length ? AdapterRow.parse(rows[0]) : undefined;
+}
+
+export interface TrainingAdapter {
+  runId: string;
+  cycle: number;
+  path: string;
+  baseModel: string;
+  parentId: number | null;
+  dataHash: string;
+}
+
+/**
+ * The (run, cycle) adapter row for this training set. A finished row with the same data
+ * hash is kept as it is (the retry has nothing to do); anything else (re)starts training.
+ */
+export async function upsertTrainingAdapter(db: Queryable, adapter: TrainingAdapter): Promise<AdapterRow> {
+  await db.query(
+    `INSERT INTO adapters (run_id, cycle, path, base_model, parent_id, data_hash, status)
+     VALUES ($1, $2, $3, $4, $5, $6, 'training')
+     ON CONFLICT (run_id, cycle) DO UPDATE
+       SET path = EXCLUDED.path, base_model = EXCLUDED.base_model, parent_id = EXCLUDED.parent_id,
+           data_hash = EXCLUDED.data_hash, status = 'training', model_name = NULL, manifest = '{}'::jsonb
+       WHERE adapters.status = 'training' OR adapters.data_hash IS DISTINCT FROM EXCLUDED.data_hash`,
+    [adapter.runId, adapter.cycle, adapter.path, adapter.baseModel, adapter.parentId, adapter.dataHash],
+  );
+  const { rows: current } = await db.query(`SELECT ${COLUMNS} FROM adapters WHERE run_id = $1 AND cycle = $2`, [adapter.runId, adapter.cycle]);
+  return AdapterRow.parse(current[0]);
+}
+
+export async function markAdapterReady(db: Queryable, id: number, path: string, manifest: Record<string, unknown>): Promise<void> {
+  await db.query(`UPDATE adapters SET status = 'ready', path = $2, manifest = $3 WHERE id = $1`, [id, path, JSON.stringify(manifest)]);
+}
+
+export async function markAdapterPublished(db: Queryable, id: number, modelName: string): Promise<void> {
+  await db.query(`UPDATE adapters SET status = 'published', model_name = $2 WHERE id = $1`, [id, modelName]);
+}

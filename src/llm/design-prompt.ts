@@ -1,0 +1,37 @@
+/** The prompt for one sampling batch: template file + task from config + a corpus reference. */
+import type { RunConfig } from '../core/config';
+import { datasetSpecFor } from '../core/datasets';
+import { renderDesignPrompt, sha256, taskFromConfig, type ReferenceArchitecture, type RenderedPrompt } from '../core/prompts';
+import { pickReference } from '../corpus/store';
+import type { Queryable } from '../db/pool';
+import { loadPromptTemplate } from './prompt-files';
+
+export interface BatchKey {
+  runId: string;
+  cycle: number;
+  firstIndex: number;
+}
+
+export async function buildDesignPrompt(db: Queryable, config: RunConfig, batch: BatchKey): Promise<RenderedPrompt> {
+  const template = loadPromptTemplate(config.prompt.template);
+  let reference: ReferenceArchitecture | undefined;
+  if (config.prompt.includeReference) {
+    const row = await pickReference(db, {
+      runId: batch.runId,
+      cycle: batch.cycle,
+      minAccuracy: config.prompt.referenceMinAccuracy,
+      maxChars: config.prompt.referenceMaxChars,
+      key: `${batch.runId}/${batch.cycle}/${batch.firstIndex}`,
+    });
+    if (row) {
+      const datasetTitle = datasetSpecFor(row.dataset)?.title ?? row.dataset ?? 'an unrecorded dataset';
+      reference = { code: row.code, accuracy: row.accuracy, datasetTitle };
+    }
+  }
+  return renderDesignPrompt(template, taskFromConfig(config), reference);
+}
+
+/** A 31-bit sampling seed derived from the batch key: a retried batch asks for the same samples. */
+export function batchSeed(batch: BatchKey): number {
+  return parseInt(sha256(`${batch.runId}/${batch.cycle}/${batch.firstIndex}`).slice(0, 8), 16) & 0x7fffffff;
+}
