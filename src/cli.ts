@@ -11,6 +11,7 @@ import { register as registerNovelty } from './cli/novelty';
 import { register as registerReport } from './cli/report';
 import { register as registerRun } from './cli/run';
 import { register as registerServices } from './cli/services';
+import { register as registerValidate } from './cli/validate';
 import { register as registerWatch } from './cli/watch';
 import { register as registerWorker } from './cli/worker';
 
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .description('a durable closed loop in which a code LLM designs neural networks')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus]) register(program);
+  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus, registerValidate]) register(program);
   return program;
 }
 

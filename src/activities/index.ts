@@ -1,14 +1,28 @@
 /** The real activities, grouped by the task queue whose worker registers them. */
-import type { QueueName } from './contract';
-import type { BookkeepingActivities, ControlActivities, GpuActivities } from './contract';
 import { getPool } from '../db/pool';
 import { createBookkeepingActivities } from './bookkeeping';
+import type { BookkeepingActivities, ControlActivities, GpuActivities, QueueName } from './contract';
+import { createFineTuneActivities } from './finetune';
+import { createNoveltyActivities } from './novelty';
+import { createPublishActivities } from './publish';
+import { createSampleActivities } from './sample';
+import { createSelectActivities } from './select';
+import { createTrainActivities } from './train';
+import { createValidateActivities } from './validate';
 
 export function createActivities(): Record<QueueName, object> {
-  const pool = getPool();
-  const control: BookkeepingActivities & Partial<ControlActivities> = {
-    ...createBookkeepingActivities({ pool }),
+  const deps = { pool: getPool() };
+  const control: BookkeepingActivities & ControlActivities = {
+    ...createBookkeepingActivities(deps),
+    ...createSampleActivities(deps),
+    ...createValidateActivities(deps),
+    ...createNoveltyActivities(deps),
+    ...createSelectActivities(deps),
+    ...createPublishActivities(deps),
   };
-  const gpu: Partial<GpuActivities> = {};
+  const gpu: GpuActivities = {
+    ...createTrainActivities(deps),
+    ...createFineTuneActivities(deps),
+  };
   return { control, gpu };
 }

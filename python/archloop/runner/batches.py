@@ -1,0 +1,67 @@
+"""archloop's training iterable: the whole split lives in one uint8 tensor on the device.
+
+Per batch it gathers indices, converts to float, normalizes and flips with tensor ops:
+no DataLoader, no worker processes, no per-sample Python. Iterating it again reshuffles.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional
+
+import torch
+
+
+class TensorBatches:
+    def __init__(
+        self,
+        images: torch.Tensor,  # (N, C, H, W) uint8, already on the target device
+        labels: torch.Tensor,  # (N,) int64
+        batch_size: int,
+        mean: list[float],
+        std: list[float],
+        *,
+        shuffle: bool = True,
+        flip: bool = True,
+        seed: int = 0,
+        channels_last: bool = False,
+        on_batch: Optional[Callable[[int], None]] = None,
+    ):
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError("images must be a (N, C, H, W) uint8 tensor")
+        self.images, self.labels = images, labels
+        self.batch_size = batch_size
+        device = images.device
+        std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        # x/255 - mean) / std  ==  x * scale + shift, one fused multiply-add per batch
+        self.scale = 1.0 / (255.0 * std_t)
+        self.shift = -mean_t / std_t
+        self.shuffle, self.flip = shuffle, flip
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.channels_last = channels_last
+        self.on_batch = on_batch
+
+    def __len__(self) -> int:
+        return (len(self.images) + self.batch_size - 1) // self.batch_size
+
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, batch.float(), self.scale)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        count = len(self.images)
+        device = self.images.device
+        order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
+        order = order.to(device)
+        flips = (torch.rand(count, generator=self.generator) < 0.5).to(device) if self.flip else None
+        seen = 0
+        for start in range(0, count, self.batch_size):
+            index = order[start : start + self.batch_size]
+            batch = self.normalize(self.images.index_select(0, index))
+            if flips is not None:
+                mask = flips[start : start + self.batch_size].view(-1, 1, 1, 1)
+                batch = torch.where(mask, batch.flip(3), batch)
+            if self.channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            seen += len(index)
+            if self.on_batch is not None:
+                self.on_batch(seen)
+            yield batch, self.labels.index_select(0, index)

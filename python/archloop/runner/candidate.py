@@ -1,0 +1,51 @@
+"""Loading the candidate module and constructing its Net under the contract."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from .contract import check_hyperparameters
+from .failures import CandidateFailure, FailureClass
+from .protocol import DatasetSpec, TrainingSection
+
+ALLOWED_PRM = {"lr", "momentum", "dropout", "batch"}
+
+
+def import_candidate(code: str, job_dir: str) -> ModuleType:
+    path = Path(job_dir) / "candidate.py"
+    path.write_text(code)
+    spec = importlib.util.spec_from_file_location("candidate", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["candidate"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def prm_of(training: TrainingSection) -> dict[str, Any]:
+    return {"lr": training.lr, "momentum": training.momentum, "dropout": training.dropout, "batch": training.batch_size}
+
+
+def check_supported(module: ModuleType) -> set[str]:
+    function = getattr(module, "supported_hyperparameters", None)
+    if not callable(function):
+        raise CandidateFailure(FailureClass.CONTRACT, "supported_hyperparameters is not callable", "contract")
+    return check_hyperparameters(function(), ALLOWED_PRM)
+
+
+def instantiate(module: ModuleType, spec: DatasetSpec, batch: int, prm: dict[str, Any], device: torch.device) -> torch.nn.Module:
+    net_class = getattr(module, "Net", None)
+    if not isinstance(net_class, type) or not issubclass(net_class, torch.nn.Module):
+        raise CandidateFailure(FailureClass.CONTRACT, "Net is not a subclass of torch.nn.Module", "contract")
+    in_shape = (batch, *spec.input_shape)
+    model = net_class(in_shape, (spec.classes,), dict(prm), device)
+    return model.to(device)
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())  # parameters() already de-duplicates shared ones

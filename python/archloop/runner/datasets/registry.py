@@ -1,0 +1,35 @@
+"""Dataset name + config -> a complete cache directory (built on first use)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..protocol import DatasetSection, DatasetSpec
+from . import cache, cifar10, fashion_mnist, synthetic
+
+
+def cache_key(section: DatasetSection) -> str:
+    if section.name == "synthetic":
+        return f"synthetic-{section.synthetic_train_size}-{section.synthetic_test_size}"
+    return section.name
+
+
+def _build(section: DatasetSection):
+    if section.name == "synthetic":
+        return synthetic.build(section.synthetic_train_size, section.synthetic_test_size)
+    if section.name == "fashion-mnist":
+        return fashion_mnist.load(Path(section.path) if section.path else None)
+    root = Path(section.path) if section.path else cache.datasets_root() / "raw" / "cifar10"
+    return cifar10.load(root, allow_download=section.download)
+
+
+def prepare(section: DatasetSection) -> Path:
+    """The cache directory for this dataset, reading/generating it the first time."""
+    directory = cache.datasets_root() / cache_key(section)
+    if not cache.is_complete(directory):
+        arrays, spec = _build(section)
+        cache.write(directory, arrays, spec)
+    return directory
+
+
+def spec_of(section: DatasetSection) -> DatasetSpec:
+    return cache.read_spec(prepare(section))

@@ -1,0 +1,83 @@
+"""The process inside the sandbox: limits itself, reads one InnerRequest on stdin, runs
+validate or train, and writes JSON-line events to the events fd.
+
+Everything after the candidate is imported is untrusted: the launcher treats what comes
+out of this process as data to validate, never as truth it cannot check.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
+          "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE, "core": resource.RLIMIT_CORE}
+
+
+def apply_limits(spec: str) -> None:
+    """`as=123,cpu=60,…`: soft = hard, so candidate code cannot raise them again."""
+    for item in filter(None, spec.split(",")):
+        name, value = item.split("=")
+        limit = resource.RLIM_INFINITY if value == "inf" else int(value)
+        resource.setrlimit(LIMITS[name], (limit, limit))
+
+
+class Events:
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.started = time.perf_counter()
+
+    def write(self, payload: dict) -> None:
+        data = (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def progress(self, stage: str, **fields) -> None:
+        payload = {"event": "progress", "stage": stage, "elapsedS": round(time.perf_counter() - self.started, 3)}
+        payload.update({_camel(k): v for k, v in fields.items() if v is not None})
+        self.write(payload)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="archloop.runner.inner")
+    parser.add_argument("--events-fd", type=int, required=True)
+    parser.add_argument("--limits", default="")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    apply_limits(args.limits)
+    events = Events(args.events_fd)
+    events.progress("start")
+
+    import torch  # after the limits: the import itself runs confined
+
+    from . import audit, train, validate
+    from .protocol import InnerRequest
+
+    torch.set_num_threads(args.threads)
+    request = InnerRequest.model_validate_json(sys.stdin.buffer.read())
+    if request.training.device != "cpu" and request.kind == "train" and torch.cuda.is_available():
+        torch.zeros(1, device="cuda")  # initialise CUDA before the audit hook is armed
+    events.progress("ready")
+    armed = {"on": False}
+    if request.audit_hook:
+        audit.install((request.job_dir, "/dev/null", "/dev/shm"), lambda: armed["on"])
+    armed["on"] = True
+    pipeline = validate.run if request.kind == "validate" else train.run
+    result = pipeline(request, events.progress)
+    armed["on"] = False
+    events.write({"event": "result", "result": json.loads(result.to_json())})
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: candidate objects may misbehave in __del__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The trusted side: building the bubblewrap command, supervising the sandboxed process."""

@@ -1,0 +1,147 @@
+"""train: one epoch through the model's own train_setup(prm) and learn(train_data),
+then predictions on the test images (the trusted side scores them; the labels never
+enter the sandbox).
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .batches import TensorBatches
+from .candidate import check_supported, import_candidate, instantiate, prm_of
+from .contract import check_source
+from .failures import CandidateFailure, FailureClass
+from .loss_monitor import LossTracker, attach, parameters_finite, to_float
+from .protocol import Failure, InnerRequest, InnerResult, LossStats, TrainingSection
+from .stages import stage
+
+Emit = Callable[..., None]
+PROGRESS_EVERY_S = 1.0
+EVAL_BATCH = 500
+
+
+def pick_device(training: TrainingSection) -> torch.device:
+    if training.device == "cuda" or (training.device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_split(data_dir: str, name: str, device: torch.device, limit: int = 0) -> torch.Tensor:
+    array = np.load(Path(data_dir) / f"{name}.npy", mmap_mode="r")
+    if limit:
+        array = array[:limit]
+    return torch.from_numpy(np.array(array)).to(device)  # a private, writable copy
+
+
+class EpochGuard:
+    """Called per batch by the iterable: progress, the time limit, NaN checks."""
+
+    def __init__(self, emit: Emit, tracker: LossTracker, total: int, time_limit_s: float):
+        self.emit, self.tracker, self.total = emit, tracker, total
+        self.started = time.perf_counter()
+        self.deadline = self.started + time_limit_s
+        self.next_report = self.started + PROGRESS_EVERY_S
+        self.images = 0
+
+    def __call__(self, seen: int) -> None:
+        self.images = seen
+        now = time.perf_counter()
+        if now > self.deadline:
+            raise CandidateFailure(FailureClass.TIMEOUT, f"training exceeded its time limit after {seen} images", "learn")
+        if now >= self.next_report:
+            self.next_report = now + PROGRESS_EVERY_S
+            self.check_loss()
+            last = to_float(float(self.tracker.last)) if self.tracker.last is not None else None
+            self.emit("learn", images=seen, total_images=self.total, loss=last)
+
+    def check_loss(self) -> None:
+        if self.tracker.bad_steps():
+            raise CandidateFailure(FailureClass.NAN_LOSS, f"loss became NaN/inf by step {self.tracker.steps}", "learn")
+
+
+def predict(model: torch.nn.Module, batches: TensorBatches, autocast) -> bytes:
+    predictions = []
+    with torch.no_grad(), autocast():
+        for x, _ in batches:
+            predictions.append(model(x).float().argmax(dim=1).to(torch.uint8).cpu())
+    return torch.cat(predictions).numpy().tobytes()
+
+
+def run(request: InnerRequest, emit: Emit) -> InnerResult:
+    training = request.training
+    timings: dict[str, float] = {}
+    device = pick_device(training)
+    use_bf16 = training.bf16 and device.type == "cuda"
+    result = InnerResult(ok=False, timings=timings, torch_version=torch.__version__, device=device.type,
+                         bf16=use_bf16, channels_last=training.channels_last, threads=torch.get_num_threads())
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+    tracker = LossTracker()
+    spec = request.spec
+    try:
+        with stage("contract", FailureClass.CONTRACT, timings):
+            check_source(request.code)
+        seed_everything(training.seed)
+        with stage("data", FailureClass.CRASH, timings):
+            train_x = load_split(request.data_dir, "train_x", device, training.max_train_images)
+            train_y = load_split(request.data_dir, "train_y", device, training.max_train_images)
+            test_x = load_split(request.data_dir, "test_x", device)
+        emit("import")
+        with stage("import", FailureClass.IMPORT, timings):
+            module = import_candidate(request.code, request.job_dir)
+        with stage("hyperparameters", FailureClass.CONTRACT, timings):
+            check_supported(module)
+        prm = prm_of(training)
+        with stage("instantiate", FailureClass.INSTANTIATE, timings):
+            model = instantiate(module, spec, training.batch_size, prm, device)
+            if training.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+        with stage("setup", FailureClass.TRAIN_ERROR, timings):
+            model.train_setup(prm)
+        monitored = attach(model, tracker)
+        if not monitored:
+            result.warnings.append("no criterion attribute found; NaN detection relies on the final parameters")
+        guard = EpochGuard(emit, tracker, len(train_x), training.time_limit_s)
+        batches = TensorBatches(train_x, train_y, training.batch_size, spec.mean, spec.std, flip=spec.flip,
+                                seed=training.seed, channels_last=training.channels_last, on_batch=guard)
+        emit("learn", images=0, total_images=len(train_x))
+        with stage("train", FailureClass.TRAIN_ERROR, timings):
+            model.train()
+            with autocast():
+                model.learn(batches)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            guard.check_loss()
+        result.train_images = guard.images
+        if result.train_images:
+            timings["imagesPerS"] = round(result.train_images / max(timings["trainS"], 1e-9), 2)
+        if not parameters_finite(model):
+            raise CandidateFailure(FailureClass.NAN_LOSS, "parameters contain NaN/inf after training", "train")
+        emit("eval")
+        test_batches = TensorBatches(test_x, torch.zeros(len(test_x), dtype=torch.int64, device=device), EVAL_BATCH,
+                                     spec.mean, spec.std, shuffle=False, flip=False, channels_last=training.channels_last)
+        with stage("eval", FailureClass.EVAL_ERROR, timings):
+            model.eval()
+            predictions = predict(model, test_batches, autocast)
+        result.predictions_b64 = base64.b64encode(predictions).decode()
+        result.ok = True
+    except CandidateFailure as failure:
+        result.failure = Failure(failure_class=failure.failure_class.value, stage=failure.stage, message=failure.message)
+    if tracker.steps:
+        summary = tracker.summary()
+        result.loss = LossStats(steps=summary["steps"], first=to_float(summary["first"]), last=to_float(summary["last"]),
+                                mean=to_float(summary["mean"]), non_finite=summary["non_finite"])
+    result.timings = timings
+    return result

@@ -1,0 +1,250 @@
+"""Hostile programs through the real CLI and bubblewrap; the host is checked afterwards.
+
+Most jobs run with the audit hook OFF, so what is tested is the sandbox itself (namespaces,
+read-only root, uid, rlimits, wall clock); a second set runs with the hook ON and checks
+the precise `sandbox-violation` messages.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_cli
+from .corpus import SIMPLE
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+TOKEN = uuid.uuid4().hex[:12]
+SECRET = f"secret-{TOKEN}"
+REPO = Path(__file__).resolve().parents[3]
+HOST_PATHS = [Path(f"/tmp/archloop-pwned-{TOKEN}"), REPO / f"archloop-pwned-{TOKEN}", Path(f"/root/archloop-pwned-{TOKEN}"),
+              Path(f"/home/archloop-pwned-{TOKEN}")]
+SECRET_FILES = [Path(f"/tmp/archloop-secret-{TOKEN}"), Path(f"/root/archloop-secret-{TOKEN}")]
+NO_HOOK = {"auditHook": False}
+
+
+def in_init(code: str) -> str:
+    body = "".join(f"        {line}\n" for line in code.strip().splitlines())
+    return SIMPLE.replace("        self.device = device\n", "        self.device = device\n" + body, 1)
+
+
+def in_forward(code: str) -> str:
+    body = "".join(f"        {line}\n" for line in code.strip().splitlines())
+    return SIMPLE.replace("    def forward(self, x):\n", "    def forward(self, x):\n" + body, 1)
+
+
+def in_learn(code: str) -> str:
+    body = "".join(f"        {line}\n" for line in code.strip().splitlines())
+    return SIMPLE.replace("    def learn(self, train_data):\n", "    def learn(self, train_data):\n" + body, 1)
+
+
+class LoopbackServer:
+    """A TCP server on the host's loopback that counts connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.accepted += 1
+                conn.close()
+            except OSError:
+                pass
+
+
+def hostile_programs(port: int) -> dict[str, tuple[str, str, dict]]:
+    """name -> (kind, code, run options)."""
+    writes = "\n".join(f"open({str(p)!r}, 'w').write('pwned')" for p in HOST_PATHS)
+    reads = "\n".join(
+        f"found.append(open({str(p)!r}).read()) if os.path.exists({str(p)!r}) else None" for p in SECRET_FILES)
+    return {
+        "net_by_name": ("validate", in_init("import socket\nsocket.create_connection(('example.com', 80), timeout=3)"), {}),
+        "net_by_ip": ("validate", in_init("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=3)"), {}),
+        "net_loopback": ("validate", in_init(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)"), {}),
+        "write_outside": ("validate", in_init(writes), {}),
+        "read_env": ("validate", in_init(
+            "import os\nleak = dict(os.environ)\n"
+            "for p in ('/proc/1/environ', '/proc/self/environ'):\n"
+            "    try:\n        leak[p] = open(p).read()\n    except OSError as e:\n        leak[p] = str(e)\n"
+            "raise RuntimeError(repr(leak))"), {}),
+        "read_files": ("validate", in_init(
+            "import os\nfound = []\n" + reads + "\n"
+            f"for p in ({str(REPO / 'package.json')!r}, '/root/.bash_history', '/etc/shadow', '/etc/passwd'):\n"
+            "    try:\n        found.append(open(p).read())\n    except OSError as e:\n        found.append(str(e))\n"
+            "raise RuntimeError(repr(found))"), {}),
+        "memory_bomb": ("validate", in_init("blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 2**20))"),
+                        {"contract": {"memoryLimitMb": 512}}),
+        "spin_init": ("validate", in_init("while True:\n    pass"), {"contract": {"validateTimeoutS": 6}}),
+        "spin_forward": ("validate", in_forward("while True:\n    pass"), {"contract": {"validateTimeoutS": 6}}),
+        "spin_learn": ("train", in_learn("while True:\n    pass"), {"training": {"timeLimitS": 1}, "sandbox": {"graceS": 6}}),
+        "sleep_forever": ("validate", in_init("import time\ntime.sleep(10**6)"), {"contract": {"validateTimeoutS": 6}}),
+        "flood_stdout": ("validate", in_init("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"), {}),
+        "subprocess": ("validate", in_init(
+            f"import subprocess\nsubprocess.run(['/bin/sh', '-c', 'echo pwned > {HOST_PATHS[1]}'], check=True)"), {}),
+        "os_system": ("validate", in_init(
+            f"import os\nrc = os.system('echo pwned > {HOST_PATHS[2]}')\nraise PermissionError(13, f'system rc {{rc}}')"), {}),
+        "kill_parent": ("validate", in_init("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)"), {}),
+        "ctypes": ("validate", in_init(
+            "import ctypes\nlibc = ctypes.CDLL('libc.so.6')\n"
+            "libc.system(b'echo pwned > /root/archloop-ctypes')\n"
+            "if libc.setuid(0) != 0:\n    raise PermissionError(1, 'setuid(0) refused')"), {}),
+        "big_file": ("validate", in_init("open('/job/big', 'wb').write(b'0' * (200 * 2**20))"), {}),
+        "crash": ("validate", in_init("import os\nos._exit(3)"), {}),
+    }
+
+
+EXPECTED = {
+    "net_by_name": "sandbox-violation", "net_by_ip": "sandbox-violation", "net_loopback": "sandbox-violation",
+    "write_outside": "sandbox-violation", "read_env": "instantiate", "read_files": "instantiate",
+    "memory_bomb": "oom", "spin_init": "timeout", "spin_forward": "timeout", "spin_learn": "timeout",
+    "sleep_forever": "timeout", "flood_stdout": "sandbox-violation", "subprocess": "instantiate",
+    "os_system": "sandbox-violation", "kill_parent": "sandbox-violation", "ctypes": "sandbox-violation",
+    "big_file": "sandbox-violation", "crash": "crash",
+}
+HOOKED = {  # audit hook on: the precise event in the message
+    "subprocess": "subprocess.Popen", "os_system": "os.system", "ctypes": "ctypes.dlopen",
+    "net_by_ip": "socket.getaddrinfo", "kill_parent": "os.kill",
+}
+
+
+def _run(kind, code, options, sandbox):
+    return run_cli(kind, code, sandbox={**sandbox, **options.get("sandbox", {})}, contract=options.get("contract"),
+                   training=options.get("training"), env_extra={"ARCHLOOP_TEST_SECRET": SECRET})
+
+
+def sbx_processes() -> list[str]:
+    try:
+        uid = pwd.getpwnam("archloop-sbx").pw_uid
+    except KeyError:
+        return []
+    out = subprocess.run(["ps", "-o", "pid=,args=", "-U", str(uid)], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def hostile_results():
+    for path in SECRET_FILES:
+        path.write_text(SECRET)
+    server = LoopbackServer()
+    programs = hostile_programs(server.port)
+    jobs = {name: (kind, code, opts, NO_HOOK) for name, (kind, code, opts) in programs.items()}
+    jobs.update({f"hooked_{name}": (programs[name][0], programs[name][1], programs[name][2], {"auditHook": True})
+                 for name in HOOKED})
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {name: pool.submit(_run, *job) for name, job in jobs.items()}
+            results = {name: future.result() for name, future in futures.items()}
+        # alone: it exhausts the shared uid's process budget while it runs
+        results["fork_bomb"] = _run("validate", in_init("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"),
+                                    {"contract": {"validateTimeoutS": 6}}, NO_HOOK)
+        yield {"results": results, "server": server, "elapsed": time.monotonic() - started}
+    finally:
+        server.stop = True
+        for path in SECRET_FILES:
+            path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_program_is_contained_and_classified(name, hostile_results):
+    result, _, proc = hostile_results["results"][name]
+    assert "error" not in result, result
+    assert not result["ok"]
+    assert result["failure"]["class"] == EXPECTED[name], (result["failure"], result["logs"]["stderr"][-500:])
+    assert SECRET not in proc.stdout and SECRET not in proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(HOOKED))
+def test_audit_hook_names_the_forbidden_operation(name, hostile_results):
+    result, _, _ = hostile_results["results"][f"hooked_{name}"]
+    assert result["failure"]["class"] == "sandbox-violation", result["failure"]
+    assert HOOKED[name] in result["failure"]["message"]
+
+
+def test_fork_bomb_is_contained(hostile_results):
+    result, _, _ = hostile_results["results"]["fork_bomb"]
+    assert result["failure"]["class"] in {"timeout", "sandbox-violation"}, result["failure"]
+    assert result["timings"]["sandboxS"] < 25
+
+
+def test_host_is_untouched(hostile_results):
+    for path in [*HOST_PATHS, Path("/root/archloop-ctypes")]:
+        assert not path.exists(), f"{path} was written from the sandbox"
+    assert hostile_results["server"].accepted == 0
+    deadline = time.monotonic() + 5
+    while sbx_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sbx_processes() == []
+
+
+def test_environment_and_files_do_not_leak(hostile_results):
+    env_result = hostile_results["results"]["read_env"][0]
+    message = env_result["failure"]["message"]
+    assert "ARCHLOOP_TEST_SECRET" not in message and "ARCHLOOP_DATASETS" not in message
+    assert "PYTHONPATH" in message  # the program did read its (clean) environment
+    assert "Permission denied" in message  # /proc/1/environ belongs to the sandbox's root-owned init
+    files_message = hostile_results["results"]["read_files"][0]["failure"]["message"]
+    assert '"name": "archloop"' not in files_message and "No such file" in files_message
+
+
+def test_limits_reported(hostile_results):
+    result, _, _ = hostile_results["results"]["crash"]
+    sandbox = result["sandbox"]
+    assert sandbox["mode"] == "bwrap" and sandbox["uid"] == pwd.getpwnam("archloop-sbx").pw_uid
+    assert sandbox["nproc"] == 64 and sandbox["addressSpaceMb"] == 4096 + 4096
+    assert "exited with code 3" in result["failure"]["message"]
+
+
+def test_flood_is_capped(hostile_results):
+    result, _, proc = hostile_results["results"]["flood_stdout"]
+    assert len(result["logs"]["stdout"]) <= 16_384
+    assert result["logs"]["truncatedBytes"] > 0
+    assert len(proc.stdout) < 200_000
+
+
+def test_sandboxed_validate_and_train_end_to_end():
+    result, progress, _ = run_cli("validate", SIMPLE)
+    assert result["ok"], result["failure"]
+    assert result["structuralHash"] and result["graph"]["method"] == "fx"
+    assert [p["stage"] for p in progress][:2] == ["start", "ready"]
+    trained, progress, _ = run_cli("train", SIMPLE)
+    assert trained["ok"], trained["failure"]
+    assert trained["accuracy"] > 0.3 and trained["testSize"] == 512 and trained["correct"] > 150
+    assert trained["trainImages"] == 2048 and trained["device"] == "cpu"
+    assert any(p["stage"] == "learn" for p in progress)
+
+
+def test_test_labels_never_enter_the_sandbox():
+    code = in_init("import os\nraise RuntimeError(repr(sorted(os.listdir('/data'))))")
+    result, _, _ = run_cli("validate", code)
+    assert "test_x.npy" in result["failure"]["message"] and "test_y.npy" not in result["failure"]["message"]
+
+
+def test_refuses_without_bwrap_unless_unsafe(tmp_path):
+    (tmp_path / "bin").mkdir()
+    for tool in ("setpriv", "useradd"):
+        if shutil.which(tool):
+            (tmp_path / "bin" / tool).symlink_to(shutil.which(tool))
+    result, _, proc = run_cli("validate", SIMPLE, env_extra={"PATH": str(tmp_path / "bin")})
+    assert proc.returncode == 3 and "bubblewrap" in result["error"]
+    unsafe, _, proc = run_cli("validate", SIMPLE, env_extra={"PATH": str(tmp_path / "bin")}, extra_args=["--unsafe-no-sandbox"])
+    assert unsafe["ok"] and unsafe["sandbox"]["mode"] == "none"

@@ -1,0 +1,57 @@
+"""The validate pipeline in-process (torch imported once): corpus and failure classes."""
+import pytest
+
+from .corpus import CONTRACT_BAD_HYPER, INVALID_VALIDATE, OOM, SIMPLE, SIMPLE_RENAMED, SIMPLE_WIDER, VALID
+
+
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_valid_corpus(name, validate_inprocess):
+    result = validate_inprocess(VALID[name])
+    assert result.ok, result.failure
+    assert result.output_shape == [2, 10]
+    assert result.params > 0 and result.flops > 0
+    assert result.graph is not None and len(result.graph.nodes) > 3
+    expected_method = "jit" if name == "data_dependent_flow" else "fx"
+    assert result.graph.method == expected_method, result.warnings
+
+
+@pytest.mark.parametrize("failure_class", sorted(INVALID_VALIDATE))
+def test_each_invalid_program_is_classified(failure_class, validate_inprocess):
+    limits = {"contract": {"max_params": 1_000_000}} if failure_class == "too-large" else {}
+    result = validate_inprocess(INVALID_VALIDATE[failure_class], **limits)
+    assert not result.ok
+    assert result.failure.failure_class == failure_class, result.failure
+
+
+def test_messages_are_precise(validate_inprocess):
+    assert "mat1 and mat2" in validate_inprocess(INVALID_VALIDATE["forward"]).failure.message
+    assert "(2, 5), expected (2, 10)" in validate_inprocess(INVALID_VALIDATE["shape"]).failure.message
+    assert "No module named" in validate_inprocess(INVALID_VALIDATE["import"]).failure.message
+    bad = validate_inprocess(CONTRACT_BAD_HYPER).failure
+    assert bad.failure_class == "contract" and "weight_decay" in bad.message
+
+
+def test_flop_limit(validate_inprocess):
+    result = validate_inprocess(SIMPLE, contract={"max_flops": 1000})
+    assert result.failure.failure_class == "too-large" and "FLOPs" in result.failure.message
+
+
+def test_memory_bomb_in_init_is_oom(validate_inprocess):
+    assert validate_inprocess(OOM).failure.failure_class == "oom"
+
+
+def test_structural_hash_ignores_names_and_style(validate_inprocess):
+    from archloop.runner.structural_hash import structural_hash
+
+    a = structural_hash(validate_inprocess(SIMPLE).graph)
+    b = structural_hash(validate_inprocess(SIMPLE_RENAMED).graph)
+    c = structural_hash(validate_inprocess(SIMPLE_WIDER).graph)
+    assert a == b
+    assert a != c
+
+
+def test_structural_hash_differs_across_the_corpus(validate_inprocess):
+    from archloop.runner.structural_hash import structural_hash
+
+    hashes = {structural_hash(validate_inprocess(code).graph) for code in VALID.values()}
+    assert len(hashes) == len(VALID)

@@ -1,0 +1,97 @@
+/**
+ * `archloop validate <file.py>` and `archloop train <file.py>`: one program through the
+ * sandbox runner, printing (with --json) exactly the row values the activities store.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { DatasetName, type RunConfig } from '../core/config';
+import type { ProgressEvent, SandboxKind } from '../core/sandbox';
+import { buildRequest, settingsFromEnv } from '../sandbox/request';
+import { trainingRow, validationRow, type TrainingRow, type ValidationRow } from '../sandbox/rows';
+import { runSandbox, type RunOptions } from '../sandbox/runner';
+import { loadRunConfig } from './config-file';
+
+export interface SandboxCliOptions {
+  dataset: string;
+  datasetPath?: string;
+  preset: string;
+  config?: string;
+  json?: boolean;
+  unsafeNoSandbox?: boolean;
+}
+
+/** The config sections the runner needs: a preset (and file), with the dataset from the flags. */
+export function configFor(options: SandboxCliOptions): Pick<RunConfig, 'dataset' | 'contract' | 'training'> {
+  const config = loadRunConfig(options.preset, options.config);
+  const name = DatasetName.parse(options.dataset);
+  const sameDataset = config.dataset.name === name;
+  return {
+    dataset: { ...config.dataset, name, path: options.datasetPath ?? (sameDataset ? config.dataset.path : '') },
+    contract: config.contract,
+    training: config.training,
+  };
+}
+
+/** Runs one file through the sandbox; returns the row values an activity would store. */
+export async function runFile(
+  kind: SandboxKind,
+  file: string,
+  options: SandboxCliOptions,
+  runOptions: RunOptions = {},
+): Promise<ValidationRow | TrainingRow> {
+  const code = readFileSync(file, 'utf8');
+  const settings = settingsFromEnv();
+  if (options.unsafeNoSandbox) settings.mode = 'none';
+  const request = buildRequest(kind, code, configFor(options), settings);
+  const outcome = await runSandbox(request, runOptions);
+  return outcome.kind === 'validate' ? validationRow(outcome) : trainingRow(outcome);
+}
+
+function describe(row: ValidationRow | TrainingRow): string {
+  const verdict = row.failureClass ? `${row.status} (${row.failureClass}): ${row.failureMessage}` : row.status;
+  const timings = 'validation' in row ? row.timings.validate : row.timings.train;
+  const lines = [verdict];
+  if ('validation' in row) {
+    if (row.params !== null) lines.push(`params ${row.params.toLocaleString('en')}, FLOPs/image ${row.flops?.toExponential(3)}`);
+    if (row.structuralHash) lines.push(`structural hash ${row.structuralHash.slice(0, 16)}… (${row.graphIr?.method}, ${row.graphIr?.nodes.length} nodes)`);
+    for (const warning of row.validation.warnings) lines.push(`warning: ${warning}`);
+  } else {
+    if (row.accuracy !== null) lines.push(`accuracy ${(row.accuracy * 100).toFixed(2)} % on ${row.training.testSize} test images`);
+    lines.push(`device ${row.training.device}, bf16 ${row.training.bf16}, channels_last ${row.training.channelsLast}`);
+    if (timings.imagesPerS) lines.push(`${timings.imagesPerS} images/s`);
+  }
+  lines.push(`total ${timings.totalS?.toFixed(2)} s (sandbox ${timings.sandboxS?.toFixed(2)} s, startup ${timings.startupS?.toFixed(2)} s)`);
+  return lines.join('\n');
+}
+
+function progressLine(event: ProgressEvent): string {
+  const images = event.images !== undefined ? ` ${event.images}/${event.totalImages ?? '?'} images` : '';
+  const loss = event.loss !== undefined ? ` loss ${event.loss.toFixed(4)}` : '';
+  return `[${event.elapsedS.toFixed(1)}s] ${event.stage}${images}${loss}\n`;
+}
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+const processIo: CliIo = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+
+export function register(program: Command, io: CliIo = processIo): void {
+  for (const kind of ['validate', 'train'] as const) {
+    program
+      .command(`${kind} <file>`)
+      .description(kind === 'validate' ? 'check one generated program in the sandbox' : 'train one generated program for one epoch in the sandbox')
+      .option('--dataset <name>', `dataset (${DatasetName.options.join(', ')})`, 'cifar10')
+      .option('--dataset-path <dir>', 'where the dataset files are')
+      .option('--preset <name>', 'config preset for the contract/training numbers', 'paper')
+      .option('--config <file>', 'JSON overrides of the preset')
+      .option('--json', 'print the stored row values as JSON')
+      .option('--unsafe-no-sandbox', 'run WITHOUT bubblewrap (rlimits and timeouts only)')
+      .action(async (file: string, options: SandboxCliOptions) => {
+        const onProgress = options.json ? undefined : (event: ProgressEvent) => io.err(progressLine(event));
+        const row = await runFile(kind, file, options, { onProgress });
+        io.out(options.json ? `${JSON.stringify(row, null, 2)}\n` : `${describe(row)}\n`);
+        if (row.failureClass) process.exitCode = 1;
+      });
+  }
+}
