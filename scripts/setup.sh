@@ -11,7 +11,7 @@ say() { printf 'setup: %s\n' "$*"; }
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/archloop"
 TEMPORAL_VERSION=1.9.1
 SMOLLM_VERSION=0.1.2
-APT_PACKAGES=(postgresql bubblewrap dataset-fashion-mnist chromium fonts-dejavu-core python3-venv)
+APT_PACKAGES=(postgresql bubblewrap dataset-fashion-mnist chromium fonts-dejavu-core python3-venv procps)
 
 # 1. Debian packages ------------------------------------------------------------------
 missing=()
@@ -67,5 +67,10 @@ if [ -z "${ARCHLOOP_TEMPORAL_BIN:-}" ] && ! command -v temporal >/dev/null; then
     fi
     "$bin" --version >/dev/null
   fi
+fi
+# 5. The unprivileged user that runs untrusted programs in the sandbox (root only; the
+#    runner would create it too, this just does it once up front).
+if [ "$(id -u)" = 0 ] && ! id archloop-sbx >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group archloop-sbx
 fi
 say "ready"

@@ -4,13 +4,11 @@
  * every stage real. The metrics table must be complete and agree with the candidate rows.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../src/activities/index';
 import { computeStoredCycleMetrics } from '../../src/activities/bookkeeping';
 import { startRun } from '../../src/client/temporal';
@@ -18,12 +16,11 @@ import { buildConfig } from '../../src/core/config';
 import { importLemur } from '../../src/corpus/lemur';
 import { closePool } from '../../src/db/pool';
 import { loadCycleMetrics } from '../../src/db/run-metrics';
-import { pythonBin, REPO_ROOT } from '../../src/env';
 import { embeddedModelDir, EMBEDDED_MODEL_NAME } from '../../src/services/llm';
-import { createWorkers } from '../../src/workers/worker';
 import type { RunOutcome } from '../../src/workflows/designRun';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { temporalAddressForTests, testClient, uniqueRunId, workflowBundle } from '../helpers/temporal';
+import { buildLemurFixtureWheel } from '../helpers/lemur';
+import { testClient, uniqueRunId, withWorkers } from '../helpers/temporal';
 
 const llmUrl = process.env.ARCHLOOP_LLM_URL;
 let db: TestDatabase;
@@ -37,9 +34,7 @@ before(async () => {
   previousDatabaseUrl = process.env.DATABASE_URL;
   process.env.DATABASE_URL = db.url;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'archloop-e2e-'));
-  const wheel = path.join(tmp, 'nn_dataset-2.1.2-py3-none-any');
-  execFileSync(pythonBin(), ['-c', 'import shutil, sys; shutil.make_archive(*sys.argv[1:], "zip", sys.argv[2])', wheel, path.join(REPO_ROOT, 'test', 'fixtures', 'lemur-wheel')]);
-  await importLemur(db.pool, { wheel: `${wheel}.zip` });
+  await importLemur(db.pool, { wheel: buildLemurFixtureWheel(tmp) });
 });
 
 after(async () => {
@@ -57,31 +52,19 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
     training: { batchSize: 32, timeLimitS: 120, threads: 1 },
     llm: { baseUrl: llmUrl, model: EMBEDDED_MODEL_NAME },
     sampling: { samplesPerCycle: 3, samplesPerActivity: 3, maxNewTokens: 384 },
-    lora: { baseModel: embeddedModelDir(), maxSteps: 2, maxSeqLen: 512, maxPairs: 4, checkpointEvery: 1 },
+    // One LoRA step per fine-tune: ~40 s on 2 CPU cores for the 135M model at 1024 tokens.
+    lora: { baseModel: embeddedModelDir(), maxSteps: 1, maxSeqLen: 1024, maxPairs: 4, checkpointEvery: 1 },
     orchestration: { maxAttempts: 2 },
   });
   const runId = uniqueRunId('e2e');
-  const connection = await NativeConnection.connect({ address: temporalAddressForTests() });
-  const workers = await createWorkers({
-    queue: 'all',
-    connection,
-    activities: createActivities(),
-    workflowBundle: await workflowBundle(),
-    concurrency: 2,
-    shutdownGraceTime: '2s',
-  });
-  let outcome!: RunOutcome;
-  try {
-    await Promise.all([
-      (async () => {
-        await startRun(client, config, runId);
-        outcome = (await client.workflow.getHandle(runId).result()) as RunOutcome;
-      })().finally(() => workers.forEach((w) => w.shutdown())),
-      ...workers.map((w) => w.run()),
-    ]);
-  } finally {
-    await connection.close();
-  }
+  const outcome = await withWorkers(
+    createActivities(),
+    async () => {
+      await startRun(client, config, runId);
+      return (await client.workflow.getHandle(runId).result()) as RunOutcome;
+    },
+    2,
+  );
 
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.completed.map((c) => c.cycle), [0, 1, 2]);

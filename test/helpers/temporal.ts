@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
+import type { QueueName } from '../../src/activities/contract';
 import { buildConfig, type RunConfig } from '../../src/core/config';
 import { createWorkers } from '../../src/workers/worker';
 import { createMockActivities, type MockOptions } from './mock-activities';
@@ -26,15 +27,15 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
-/** Runs `fn` while in-process workers with mock compute activities serve both queues. */
-export async function withMockWorkers<T>(pool: pg.Pool, fn: () => Promise<T>, options: MockOptions = {}): Promise<T> {
+/** Runs `fn` while in-process workers with the given activities serve both queues. */
+export async function withWorkers<T>(activities: Record<QueueName, object>, fn: () => Promise<T>, concurrency = 4): Promise<T> {
   const connection = await NativeConnection.connect({ address: temporalAddressForTests() });
   const workers = await createWorkers({
     queue: 'all',
     connection,
-    activities: createMockActivities(pool, options),
+    activities,
     workflowBundle: await workflowBundle(),
-    concurrency: 4,
+    concurrency,
     shutdownGraceTime: '1s',
   });
   try {
@@ -52,6 +53,11 @@ export async function withMockWorkers<T>(pool: pg.Pool, fn: () => Promise<T>, op
   } finally {
     await connection.close();
   }
+}
+
+/** Runs `fn` while in-process workers with mock compute activities serve both queues. */
+export function withMockWorkers<T>(pool: pg.Pool, fn: () => Promise<T>, options: MockOptions = {}): Promise<T> {
+  return withWorkers(createMockActivities(pool, options), fn);
 }
 
 export function uniqueRunId(prefix: string): string {

@@ -8,17 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { importLemur } from '../../src/corpus/lemur';
 import { ensureLemurWheel, lemurWheelPath } from '../../src/corpus/wheel-fetch';
 import { licenceFor, parseLicenceRule } from '../../src/corpus/lemur-layout';
-import { pythonBin, REPO_ROOT } from '../../src/env';
+import { pythonBin } from '../../src/env';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { buildLemurFixtureWheel } from '../helpers/lemur';
 
-const FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'lemur-wheel');
-
-/** Zips the fixture tree the way a wheel is zipped (paths relative to its root). */
-function buildWheel(dir: string): string {
-  const base = path.join(dir, 'nn_dataset-2.1.2-py3-none-any');
-  execFileSync(pythonBin(), ['-c', 'import shutil, sys; shutil.make_archive(sys.argv[1], "zip", sys.argv[2])', base, FIXTURE]);
-  return `${base}.zip`;
-}
+const buildWheel = buildLemurFixtureWheel;
 
 describe('LEMUR import', () => {
   let db: TestDatabase;
