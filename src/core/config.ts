@@ -201,7 +201,8 @@ export const demoPreset: RunConfigInput = {
   // One training thread: on a shared 2-core machine two threads measured erratic (bench/RESULTS.md).
   training: { batchSize: 64, timeLimitS: 180, threads: 1, device: 'cpu', maxTrainImages: 12_000 },
   llm: { model: 'smollm2-135m-instruct' },
-  sampling: { samplesPerCycle: 8, samplesPerActivity: 4, maxNewTokens: 768 },
+  // One request with n=8: the embedded server batches it into one generate call.
+  sampling: { samplesPerCycle: 8, samplesPerActivity: 8, maxNewTokens: 768 },
   selection: { minAccuracy: 0.4, fallbackAccuracy: 0.35, fallbackMinCount: 2 },
   lora: {
     baseModel: 'smollm2-135m-instruct',
@@ -212,8 +213,10 @@ export const demoPreset: RunConfigInput = {
     bf16: false,
     load4bit: false,
     maxSeqLen: 1024,
-    checkpointEvery: 10,
+    checkpointEvery: 1,
     maxPairs: 16,
+    // LoRA on 2 CPU cores: ~36 s per step at 1024 tokens (bench/RESULTS.md), so a few steps per cycle.
+    maxSteps: 3,
   },
   orchestration: { trainTimeoutS: 900, fineTuneTimeoutS: 3600 },
 };
