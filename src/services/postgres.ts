@@ -4,7 +4,8 @@
  * loopback, no unix socket), on the first free port from 55432. Postgres refuses to run
  * as root, so as root the cluster belongs to the `postgres` system user.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -41,8 +42,30 @@ async function pgExec(binary: string, args: string[]): Promise<string> {
   return stdout;
 }
 
+/**
+ * Where the cluster lives: <state>/postgres, unless we are root and the `postgres` user
+ * cannot reach that directory (a repo under /root, a mode-700 temp dir): then a directory
+ * of its own under /var/lib/archloop, named after the state directory.
+ */
+const clusterDirs = new Map<string, string>();
 function clusterDir(): string {
-  return path.join(stateDir(), 'postgres');
+  return postgresClusterDir(stateDir());
+}
+
+export function postgresClusterDir(state: string): string {
+  let dir = clusterDirs.get(state);
+  if (!dir) {
+    const preferred = path.join(state, 'postgres');
+    const key = createHash('sha256').update(state).digest('hex').slice(0, 12);
+    dir = !isRoot() || postgresCanReach(state) ? preferred : path.join('/var/lib/archloop', key, 'postgres');
+    clusterDirs.set(state, dir);
+  }
+  return dir;
+}
+
+function postgresCanReach(dir: string): boolean {
+  mkdirSync(dir, { recursive: true });
+  return spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir]).status === 0;
 }
 
 function dataDir(): string {

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { buildConfig } from '../../src/core/config';
 import { REPO_ROOT } from '../../src/env';
 import { EMBEDDED_MODEL_NAME } from '../../src/services/llm';
+import { postgresClusterDir } from '../../src/services/postgres';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'archloop');
 const llmUrl = process.env.ARCHLOOP_LLM_URL;
@@ -86,6 +87,7 @@ async function count(url: string, sql: string, args: unknown[]): Promise<number>
 after(() => {
   for (const worker of workers) if (worker.exitCode === null && worker.pid) killTree(worker.pid);
   spawnSync(BIN, ['services', 'down'], { env, timeout: 120_000 });
+  rmSync(path.dirname(postgresClusterDir(home)), { recursive: true, force: true }); // may live outside home (as root)
   rmSync(home, { recursive: true, force: true });
 });
 

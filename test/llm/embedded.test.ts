@@ -141,7 +141,7 @@ describe('LoRA fine-tune, resume and publish on a tiny model', { skip: missing }
     db = await createTestDatabase();
     await insertRun(db.pool, 'run-lora', {
       llm: { baseUrl: server.url, model: 'tiny' },
-      lora: { baseModel: tinyDir, r: 4, alpha: 8, lr: 0.02, epochs: 3, batchSize: 1, maxSeqLen: 2048, checkpointEvery: 2, maxPairs: 4 },
+      lora: { baseModel: tinyDir, r: 4, alpha: 8, lr: 0.02, epochs: 3, batchSize: 1, maxSeqLen: 2048, checkpointEvery: 2, maxPairs: 4, maxSteps: 0 },
     });
     for (const width of [8, 16, 24, 32]) await insertSeed(db.pool, `Seed${width}`, NET(width), 0.5);
   });

@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import { DATASET_SPECS } from '../../src/core/datasets';
 import { PYTHON_SRC, pythonBin } from '../../src/env';
 
+// The synthetic set's statistics depend on the size it was generated at: a looser bound.
+const tolerance = { synthetic: 0.03, 'fashion-mnist': 0.005 } as const;
+
 for (const name of ['synthetic', 'fashion-mnist'] as const) {
   test(`${name}: prompt spec = runner's dataset-spec`, () => {
     const out = execFileSync(pythonBin(), ['-m', 'archloop.runner', 'dataset-spec', '--dataset', name], {
@@ -15,7 +18,7 @@ for (const name of ['synthetic', 'fashion-mnist'] as const) {
     const ours = DATASET_SPECS[name];
     assert.deepEqual(runner.inputShape, [...ours.shape]);
     assert.equal(runner.classes, ours.classes);
-    runner.mean.forEach((m: number, i: number) => assert.ok(Math.abs(m - ours.mean[i]!) < 0.01, `mean[${i}] ${m}`));
-    runner.std.forEach((s: number, i: number) => assert.ok(Math.abs(s - ours.std[i]!) < 0.01, `std[${i}] ${s}`));
+    runner.mean.forEach((m: number, i: number) => assert.ok(Math.abs(m - ours.mean[i]!) < tolerance[name], `mean[${i}] ${m}`));
+    runner.std.forEach((s: number, i: number) => assert.ok(Math.abs(s - ours.std[i]!) < tolerance[name], `std[${i}] ${s}`));
   });
 }
