@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 bin/archloop services up
-bin/archloop corpus import-lemur --limit "${ARCHLOOP_DEMO_SEED_LIMIT:-40}"
+# Short programs only: the demo fine-tunes at 2048 tokens, prompt included.
+bin/archloop corpus import-lemur --limit "${ARCHLOOP_DEMO_SEED_LIMIT:-40}" --max-chars 3500
 
 state="${ARCHLOOP_HOME:-$PWD/.archloop}"
 mkdir -p "$state/logs"

@@ -212,11 +212,12 @@ export const demoPreset: RunConfigInput = {
     epochs: 1,
     bf16: false,
     load4bit: false,
-    maxSeqLen: 1024,
+    // A prompt (~2.2k characters) plus a short LEMUR program fits 2048 tokens.
+    maxSeqLen: 2048,
     checkpointEvery: 1,
     maxPairs: 16,
-    // LoRA on 2 CPU cores: ~36 s per step at 1024 tokens (bench/RESULTS.md), so a few steps per cycle.
-    maxSteps: 3,
+    // LoRA on 2 CPU cores: ~36 s per step at 1024 tokens (bench/RESULTS.md), so two steps per fine-tune.
+    maxSteps: 2,
   },
   orchestration: { trainTimeoutS: 900, fineTuneTimeoutS: 3600 },
 };

@@ -28,6 +28,8 @@ export interface ImportOptions {
   wheel: string;
   /** Import at most this many architectures (first by name); undefined = all. */
   limit?: number;
+  /** Skip programs longer than this many characters (small models fine-tune on short pairs). */
+  maxChars?: number;
   log?: (line: string) => void;
 }
 
@@ -37,7 +39,7 @@ export interface ImportSummary extends UpsertCounts {
   /** Architectures in the wheel with code and CIFAR-10 statistics. */
   available: number;
   considered: number;
-  skipped: { noCifar10Stats: number; emptyCode: number; notContract: number; noTrials: number; badStats: number };
+  skipped: { noCifar10Stats: number; emptyCode: number; notContract: number; noTrials: number; badStats: number; tooLong: number };
   licences: Record<string, number>;
 }
 
@@ -98,7 +100,7 @@ export async function importLemur(db: Queryable, options: ImportOptions): Promis
     inserted: 0,
     updated: 0,
     unchanged: 0,
-    skipped: { ...layout.skipped, notContract: 0, noTrials: 0, badStats: 0 },
+    skipped: { ...layout.skipped, notContract: 0, noTrials: 0, badStats: 0, tooLong: 0 },
     licences: {},
   };
   let accepted = 0;
@@ -110,6 +112,10 @@ export async function importLemur(db: Queryable, options: ImportOptions): Promis
       if (accepted >= limit) break;
       summary.considered++;
       const code = texts.get(arch.codePath) ?? '';
+      if (options.maxChars !== undefined && code.length > options.maxChars) {
+        summary.skipped.tooLong++;
+        continue;
+      }
       if (!followsContract(code)) {
         summary.skipped.notContract++;
         continue;

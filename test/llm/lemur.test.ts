@@ -41,7 +41,7 @@ describe('LEMUR import', () => {
         inserted: 3,
         updated: 0,
         unchanged: 0,
-        skipped: { noCifar10Stats: 1, emptyCode: 1, notContract: 1, noTrials: 1, badStats: 1 },
+        skipped: { noCifar10Stats: 1, emptyCode: 1, notContract: 1, noTrials: 1, badStats: 1, tooLong: 0 },
         licences: { 'BSD-3-Clause': 1, 'BSD-3-Clause AND MIT': 1, MIT: 1 },
       },
     );
