@@ -139,7 +139,7 @@ export async function importLemur(db: Queryable, options: ImportOptions): Promis
     summary.inserted += counts.inserted;
     summary.updated += counts.updated;
     summary.unchanged += counts.unchanged;
-    log(`${summary.considered}/${Math.min(limit, layout.architectures.length)} architectures read`);
+    log(`${accepted}/${Math.min(limit, layout.architectures.length)} architectures accepted (${summary.considered} read)`);
   }
   return summary;
 }
