@@ -15,6 +15,7 @@ mkdir -p "$state/logs"
 bin/archloop worker --queue all >>"$state/logs/demo-worker.log" 2>&1 &
 worker=$!
 trap 'kill -TERM "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
 echo "worker pid $worker (log: $state/logs/demo-worker.log)"
 
 run_id="demo-$(date -u +%Y%m%d-%H%M%S)"

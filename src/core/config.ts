@@ -201,8 +201,10 @@ export const demoPreset: RunConfigInput = {
   // One training thread: on a shared 2-core machine two threads measured erratic (bench/RESULTS.md).
   training: { batchSize: 64, timeLimitS: 180, threads: 1, device: 'cpu', maxTrainImages: 12_000 },
   llm: { model: 'smollm2-135m-instruct' },
-  // One request with n=8: the embedded server batches it into one generate call.
-  sampling: { samplesPerCycle: 8, samplesPerActivity: 8, maxNewTokens: 768 },
+  // One request with n=8: the embedded server batches it into one generate call. On 2 CPU
+  // cores prefill and attention over 8 long prompts dominate: keep prompts and answers short.
+  sampling: { samplesPerCycle: 8, samplesPerActivity: 8, maxNewTokens: 512 },
+  prompt: { referenceMaxChars: 1500 },
   selection: { minAccuracy: 0.4, fallbackAccuracy: 0.35, fallbackMinCount: 2 },
   lora: {
     baseModel: 'smollm2-135m-instruct',
