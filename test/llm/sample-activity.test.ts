@@ -43,7 +43,7 @@ describe('sampleBatch', () => {
     server = await startFakeServer(chatServer(['smollm2-135m-instruct']));
     await insertSeed(db.pool, 'Good', NET(32), 0.62);
     await insertSeed(db.pool, 'Weak', NET(4), 0.2);
-    await insertRun(db.pool, 'run-a', { llm: { baseUrl: server.url, maxRetries: 1 } });
+    await insertRun(db.pool, 'run-a', { llm: { baseUrl: server.url, maxRetries: 1 }, sampling: { maxNewTokens: 768 } });
   });
   after(async () => {
     await server?.close();

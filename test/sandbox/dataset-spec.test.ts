@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import { DATASET_SPECS } from '../../src/core/datasets';
 import { PYTHON_SRC, pythonBin } from '../../src/env';
 
-// The synthetic set's statistics depend on the size it was generated at: a looser bound.
-const tolerance = { synthetic: 0.03, 'fashion-mnist': 0.005 } as const;
+// The synthetic set's statistics depend on the size it was generated at (the runner caches
+// whichever size was asked for first): only its shape and classes are fixed facts.
+const tolerance = { synthetic: 0.1, 'fashion-mnist': 0.005 } as const;
 
 for (const name of ['synthetic', 'fashion-mnist'] as const) {
   test(`${name}: prompt spec = runner's dataset-spec`, () => {
