@@ -17,4 +17,4 @@ eval "$(node -e '
 npx tsc --noEmit -p .
 shopt -s globstar
 node --import tsx --test --test-concurrency=1 test/**/*.test.ts
-PYTHONPATH=python .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
+PYTHONPATH=python .venv/bin/python -m pytest python/tests -p no:cacheprovider
