@@ -3,6 +3,9 @@
  * mocked stages on the real Temporal dev server and Postgres, so all that is measured is
  * workflows, activities, history and bookkeeping.
  *   DATABASE_URL=... TEMPORAL_ADDRESS=... node --import tsx bench/orchestration.ts [cycles] [samples]
+ * Point it at a Temporal server of its own (e.g. `ARCHLOOP_HOME=.archloop/bench archloop
+ * services up --only postgres,temporal`): its workers poll archloop's task queues, so on a
+ * server where a real run is going they would take that run's tasks (and vice versa).
  */
 import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
