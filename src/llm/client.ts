@@ -5,6 +5,7 @@
  * it), retries transient failures with backoff, turns wrong URL / model / key into clear
  * errors, and validates every response with zod.
  */
+import { Agent } from 'undici';
 import OpenAI from 'openai';
 import { z } from 'zod';
 import type { ChatMessage } from '../core/prompts';
@@ -107,6 +108,12 @@ export class LlmClient {
       apiKey: options.endpoint.apiKey,
       timeout: options.timeoutMs,
       maxRetries: 0, // retries are ours: backoff policy from config, classified errors
+      // Node's fetch gives up after 300 s without response headers, and a non-streaming
+      // server sends them only when all n samples are done (minutes on a CPU, or 2048
+      // tokens × n on a busy GPU): let our own timeout be the only limit.
+      fetchOptions: {
+        dispatcher: new Agent({ headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs }),
+      } as NonNullable<ConstructorParameters<typeof OpenAI>[0]>["fetchOptions"],
     });
     this.log = options.log ?? silent;
   }
