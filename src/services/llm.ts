@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PYTHON_SRC, pythonBin, stateDir } from '../env';
-import { freePort, isOurProcess, startDetached, stopProcess, waitFor } from './process';
+import { awaitHealthyOrStop, freePort, isOurProcess, startDetached, stopIfOurs, waitFor } from './process';
 
 const run = promisify(execFile);
 const MARKER = 'archloop.llm.server';
@@ -64,17 +64,10 @@ export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
     logFile,
   });
   const info = { baseUrl: `http://127.0.0.1:${port}/v1`, pid };
-  try {
-    await waitFor('llm server', () => llmHealthy(info.baseUrl), 180_000, logFile);
-  } catch (error) {
-    await stopProcess(pid, MARKER, 2000);
-    throw error;
-  }
+  await awaitHealthyOrStop('llm server', pid, MARKER, () => llmHealthy(info.baseUrl), 180_000, logFile);
   return info;
 }
 
-export async function llmDown(info?: LlmInfo): Promise<boolean> {
-  if (!info?.pid || !isOurProcess(info.pid, MARKER)) return false;
-  await stopProcess(info.pid, MARKER);
-  return true;
+export function llmDown(info?: LlmInfo): Promise<boolean> {
+  return stopIfOurs(info?.pid, MARKER);
 }

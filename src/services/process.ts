@@ -84,6 +84,30 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   throw new Error(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s${hint}`);
 }
 
+/** Waits until a process we just started is healthy; stops it (and rethrows) when it never is. */
+export async function awaitHealthyOrStop(
+  what: string,
+  pid: number,
+  marker: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  logFile: string,
+): Promise<void> {
+  try {
+    await waitFor(what, check, timeoutMs, logFile);
+  } catch (error) {
+    await stopProcess(pid, marker, 2000);
+    throw error;
+  }
+}
+
+/** Stops a recorded service process if it is still the one we started; true when it was running. */
+export async function stopIfOurs(pid: number | undefined, marker: string): Promise<boolean> {
+  if (!pid || !isOurProcess(pid, marker)) return false;
+  await stopProcess(pid, marker);
+  return true;
+}
+
 export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();

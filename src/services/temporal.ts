@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { stateDir, temporalNamespace } from '../env';
 import { searchAttributes } from '../workflows/definitions';
-import { freePort, isOurProcess, portIsFree, startDetached, stopProcess, waitFor } from './process';
+import { awaitHealthyOrStop, freePort, isOurProcess, portIsFree, startDetached, stopIfOurs, waitFor } from './process';
 
 export const TEMPORAL_CLI_VERSION = '1.9.1';
 const MARKER = 'server start-dev';
@@ -78,12 +78,7 @@ export async function temporalUp(previous?: TemporalInfo): Promise<TemporalInfo>
     logFile,
   });
   const info = { address: `127.0.0.1:${port}`, uiUrl: `http://localhost:${uiPort}`, pid };
-  try {
-    await waitFor('temporal', () => temporalHealthy(info.address), 90_000, logFile);
-  } catch (error) {
-    await stopProcess(pid, MARKER, 2000);
-    throw error;
-  }
+  await awaitHealthyOrStop('temporal', pid, MARKER, () => temporalHealthy(info.address), 90_000, logFile);
   return info;
 }
 
@@ -92,10 +87,8 @@ async function choosePort(forced: string | undefined, preferred: number): Promis
   return (await portIsFree(preferred)) ? preferred : freePort(preferred + 10_000);
 }
 
-export async function temporalDown(info?: TemporalInfo): Promise<boolean> {
-  if (!info?.pid || !isOurProcess(info.pid, MARKER)) return false;
-  await stopProcess(info.pid, MARKER);
-  return true;
+export function temporalDown(info?: TemporalInfo): Promise<boolean> {
+  return stopIfOurs(info?.pid, MARKER);
 }
 
 export { MARKER as TEMPORAL_MARKER };
