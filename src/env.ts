@@ -41,7 +41,7 @@ export const ServicesFile = z.object({
   temporal: z
     .object({ address: z.string(), uiUrl: z.string(), pid: z.number().int().optional() })
     .optional(),
-  llm: z.object({ baseUrl: z.string(), pid: z.number().int().optional() }).optional(),
+  llm: z.object({ baseUrl: z.string(), pid: z.number().int().optional(), model: z.string().optional() }).optional(),
 });
 export type ServicesFile = z.infer<typeof ServicesFile>;
 

@@ -7,6 +7,7 @@ import { computeCycleMetrics } from '../core/metrics';
 import {
   CycleRef,
   FinishRunInput,
+  InfraFailureInput,
   StartCycleInput,
   StartRunInput,
   type CycleMetrics,
@@ -14,6 +15,8 @@ import {
 import type { BookkeepingActivities } from './contract';
 
 const OutcomeRow = z.object({
+  sample_index: z.number().int(),
+  attempt: z.number().int(),
   valid: z.boolean().nullable(),
   accuracy: z.number().nullable(),
   failure_class: z.string().nullable(),
@@ -64,19 +67,37 @@ export function createBookkeepingActivities(deps: { pool: pg.Pool }): Bookkeepin
       log.info('cycle finished', { ...ref, valid: metrics.valid, sampled: metrics.sampled, admitted: metrics.admitted });
       return metrics;
     },
+
+    async markInfraFailed(raw) {
+      const input = InfraFailureInput.parse(raw);
+      // Only a candidate still in flight changes: a result already stored stays.
+      await pool.query(
+        `UPDATE candidates SET status = 'infra-failed', failure_class = 'infra-failed', failure_message = $2, updated_at = now()
+          WHERE id = $1 AND status IN ('sampled', 'valid')`,
+        [input.candidateId, `${input.stage}: ${input.message}`.slice(0, 4000)],
+      );
+      log.warn('candidate infra-failed; the cycle goes on without it', { ...input });
+    },
   };
 }
 
 /** Metrics of a cycle recomputed from its candidate rows (also used to audit stored metrics). */
 export async function computeStoredCycleMetrics(pool: pg.Pool, runId: string, cycle: number): Promise<CycleMetrics> {
   const { rows } = await pool.query(
-    `SELECT valid, accuracy, failure_class, admitted FROM candidates
-      WHERE run_id = $1 AND cycle = $2 ORDER BY sample_index`,
+    `SELECT sample_index, attempt, valid, accuracy, failure_class, admitted FROM candidates
+      WHERE run_id = $1 AND cycle = $2 ORDER BY sample_index, attempt`,
     [runId, cycle],
   );
   const outcomes = rows.map((row) => {
     const r = OutcomeRow.parse(row);
-    return { valid: r.valid === true, accuracy: r.accuracy, failureClass: r.failure_class, admitted: r.admitted };
+    return {
+      sampleIndex: r.sample_index,
+      attempt: r.attempt,
+      valid: r.valid === true,
+      accuracy: r.accuracy,
+      failureClass: r.failure_class,
+      admitted: r.admitted,
+    };
   });
   // Training prompts of the next fine-tune: the seed corpus plus everything admitted so far.
   const { rows: corpus } = await pool.query<{ n: number }>(

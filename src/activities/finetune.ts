@@ -10,6 +10,7 @@ import { ApplicationFailure, cancellationSignal, Context, log } from '@temporali
 import type pg from 'pg';
 import type { RunConfig } from '../core/config';
 import { FineTuneInput, type FineTuneResult } from '../core/stages';
+import { profileOf } from '../corpus/checks';
 import { corpusAsOf } from '../corpus/store';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive } from '../llm/activity-support';
@@ -69,7 +70,7 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
       const input = FineTuneInput.parse(raw);
       const { runId, cycle } = input;
       const config = await loadRunConfig(pool, runId);
-      const set: PairSet = buildPairSet(await corpusAsOf(pool, runId, cycle), config, loadPromptTemplate(config.prompt.template));
+      const set: PairSet = buildPairSet(await corpusAsOf(pool, runId, cycle, profileOf(config)), config, loadPromptTemplate(config.prompt.template));
       if (set.pairs.length === 0) {
         throw ApplicationFailure.nonRetryable(
           `no training pairs for run ${runId} cycle ${cycle}: the corpus is empty` +

@@ -5,6 +5,9 @@ import type { BookkeepingActivities, ControlActivities, GpuActivities, QueueName
 import { createFineTuneActivities } from './finetune';
 import { createNoveltyActivities } from './novelty';
 import { createPublishActivities } from './publish';
+import { createRepairActivities } from './repair';
+import { createSeedActivities } from './seeds';
+import { createEndpointActivities } from './endpoint';
 import { createSampleActivities } from './sample';
 import { createSelectActivities } from './select';
 import { createTrainActivities } from './train';
@@ -16,6 +19,9 @@ export function createActivities(): Record<QueueName, object> {
     ...createBookkeepingActivities(deps),
     ...createSampleActivities(deps),
     ...createValidateActivities(deps),
+    ...createRepairActivities(deps),
+    ...createSeedActivities(deps),
+    ...createEndpointActivities(deps),
     ...createNoveltyActivities(deps),
     ...createSelectActivities(deps),
     ...createPublishActivities(deps),

@@ -7,7 +7,7 @@ import { cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { extractCode } from '../core/extract';
 import type { RunConfig } from '../core/config';
-import { chatMessages, type RenderedPrompt } from '../core/prompts';
+import { chatMessages, promptMessages, type RenderedPrompt } from '../core/prompts';
 import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from '../llm/activity-support';
@@ -37,16 +37,18 @@ interface Batch {
 /** Raw completion first, then what extraction made of it. */
 async function storeChoice(pool: pg.Pool, batch: Batch, sampleIndex: number, choice: SampledChoice): Promise<void> {
   const { runId, cycle, model } = batch.input;
+  // Postgres text cannot hold U+0000, and an LLM can produce it: store and parse the same text.
+  const text = choice.text.replaceAll('\u0000', '\uFFFD');
   const id = await storeCompletion(pool, {
     runId,
     cycle,
     sampleIndex,
     model,
     promptHash: batch.prompt.hash,
-    completion: choice.text,
-    usage: { ...choice.usage, finishReason: choice.finishReason },
+    completion: text,
+    usage: { ...choice.usage, finishReason: choice.finishReason, prefilledChars: batch.prompt.prefill.length },
   });
-  await storeExtraction(pool, id, extractCode(choice.text, choice.finishReason));
+  await storeExtraction(pool, id, extractCode(text, choice.finishReason));
 }
 
 /** Samples the missing indexes, storing each choice as its request completes; returns how many. */
@@ -61,7 +63,10 @@ async function sampleMissing(deps: SampleDeps, batch: Batch): Promise<number> {
       messages: chatMessages(prompt.body),
       count: missing.length - next,
       params: samplingParams(config),
-      seed: batchSeed(input) + next,
+      // Sample index i always gets seed base + (i - firstIndex): a retry that asks only for
+      // the missing indexes never reuses the seed of a sample already stored.
+      seed: batchSeed(input) + (missing[next]! - input.firstIndex),
+      ...(prompt.prefill ? { prefill: prompt.prefill } : {}),
     });
     for await (const choices of batches) {
       for (const choice of choices) await storeChoice(pool, batch, missing[next++]!, choice);
@@ -104,7 +109,7 @@ export function createSampleActivities(deps: SampleDeps): Pick<ControlActivities
 
       if (missing.length > 0) {
         const prompt = await buildDesignPrompt(pool, config, input);
-        await storePrompt(pool, prompt);
+        await storePrompt(pool, prompt, promptMessages(prompt));
         const started = Date.now();
         const samples = await sampleMissing(deps, { input, config, prompt, missing });
         log.info('sampled', { runId, cycle, firstIndex, samples, model: input.model, seconds: (Date.now() - started) / 1000 });

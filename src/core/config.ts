@@ -73,10 +73,27 @@ export const SamplingConfig = z.strictObject({
   topP: unit.default(0.95),
   topK: z.number().int().nonnegative().default(100),
   maxNewTokens: positiveInt.default(2048),
+  /**
+   * What happens to a candidate that fails extraction or validation (syntax, contract,
+   * import, instantiation, the forward check): `feedback` asks the LLM to fix it, quoting
+   * the error, the line and what the contract wants; `resample` draws a fresh sample from
+   * the same prompt (nn-gpt's rejection resampling); `none` keeps the failure.
+   */
+  repair: z.enum(['feedback', 'resample', 'none']).default('feedback'),
+  /** Further attempts per candidate after its first (0 = no repair). */
+  repairAttempts: z.number().int().min(0).max(10).default(2),
 });
 
 export const PromptConfig = z.strictObject({
-  template: z.string().min(1).default('design-v1'),
+  template: z.string().min(1).default('design-v2'),
+  /**
+   * Start the assistant's reply with the template's fixed header (prompts/<template>.reply.md:
+   * imports, supported_hyperparameters(), the Net.__init__ signature), which the model
+   * continues. Needs vLLM's `continue_final_message` (vLLM and the embedded server have it).
+   */
+  prefill: z.boolean().default(true),
+  /** The message that sends a failed program back with its error (prompts/<name>.md). */
+  repairTemplate: z.string().min(1).default('repair-v1'),
   includeReference: z.boolean().default(true),
   referenceMinAccuracy: unit.default(0.4),
   /** Longest reference program quoted in a prompt (~1.2k tokens: prompt + 2048 new tokens fit 4k). */
@@ -140,6 +157,8 @@ export const LoraConfig = z.strictObject({
 const seconds = z.number().positive();
 export const OrchestrationConfig = z.strictObject({
   sampleTimeoutS: seconds.default(1800),
+  /** Checking the seed corpus at the run's shape: each unchecked entry is one sandbox validation. */
+  seedCheckTimeoutS: seconds.default(24 * 3600),
   validateTimeoutS: seconds.default(300),
   trainTimeoutS: seconds.default(3600),
   noveltyTimeoutS: seconds.default(600),

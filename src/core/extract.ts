@@ -8,7 +8,8 @@
  * complete block beats one cut off by the token limit; then the longest wins.
  */
 
-export type ExtractFailureClass = 'empty-completion' | 'no-code' | 'truncated';
+/** `unchanged`: a repair that returned the program it was asked to fix (src/activities/repair.ts). */
+export type ExtractFailureClass = 'empty-completion' | 'no-code' | 'truncated' | 'unchanged';
 
 export type CodeSource = 'fence' | 'unclosed-fence' | 'unfenced';
 

@@ -6,6 +6,10 @@ import type { CycleMetrics } from './stages';
 
 /** The part of a candidate row the metrics depend on. */
 export interface CandidateOutcome {
+  /** Which sample this row is an attempt at (rows without it count as separate samples). */
+  sampleIndex?: number;
+  /** 0 = the first sample; > 0 = a repair or resample of it. */
+  attempt?: number;
   /** Passed validation (the program is a valid model under the contract). */
   valid: boolean;
   /** Test accuracy after one epoch, null when training did not produce one. */
@@ -28,30 +32,45 @@ export function wilsonInterval(successes: number, trials: number, z = 1.95996398
   return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
+/**
+ * A cycle's numbers. The paper's columns count first attempts (sampled, valid %, failure
+ * classes: a repaired sample keeps its first failure class); valid-after-repair counts a
+ * sample valid at any attempt; accuracies cover every model that trained, repaired or not.
+ */
 export function computeCycleMetrics(
   cycle: number,
   outcomes: readonly CandidateOutcome[],
   totalTrainPrompts: number,
   shareThreshold = 0.4,
 ): CycleMetrics {
-  const valid = outcomes.filter((o) => o.valid);
+  const first = outcomes.filter((o) => (o.attempt ?? 0) === 0);
+  const valid = first.filter((o) => o.valid);
+  const validSamples = new Set(outcomes.filter((o) => o.valid).map((o, i) => o.sampleIndex ?? `row-${i}`));
   // Sorted, so that the float sum (and with it the stored mean) does not depend on row order.
-  const accuracies = valid
+  const accuracies = outcomes
+    .filter((o) => o.valid)
     .map((o) => o.accuracy)
     .filter((a): a is number => a !== null)
     .sort((a, b) => a - b);
-  const [low, high] = wilsonInterval(valid.length, outcomes.length);
+  const [low, high] = wilsonInterval(valid.length, first.length);
+  const [repairedLow, repairedHigh] = wilsonInterval(validSamples.size, first.length);
   const failureClasses: Record<string, number> = {};
-  for (const o of outcomes) {
+  for (const o of first) {
     if (o.failureClass) failureClasses[o.failureClass] = (failureClasses[o.failureClass] ?? 0) + 1;
   }
   return {
     cycle,
-    sampled: outcomes.length,
+    sampled: first.length,
     valid: valid.length,
-    validRate: outcomes.length ? valid.length / outcomes.length : 0,
+    validRate: first.length ? valid.length / first.length : 0,
     validRateLow: low,
     validRateHigh: high,
+    validAfterRepair: validSamples.size,
+    validAfterRepairRate: first.length ? validSamples.size / first.length : 0,
+    validAfterRepairLow: repairedLow,
+    validAfterRepairHigh: repairedHigh,
+    repairs: outcomes.length - first.length,
+    infraFailed: outcomes.filter((o) => o.failureClass === 'infra-failed').length,
     trained: accuracies.length,
     bestAccuracy: accuracies.length ? accuracies[accuracies.length - 1]! : null,
     meanAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,

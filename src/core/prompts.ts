@@ -14,7 +14,10 @@ import { DATASET_SPECS, type DatasetSpec } from './datasets';
 
 export interface PromptTemplate {
   name: string;
+  /** The user message. */
   text: string;
+  /** The start of the assistant's reply (prompts/<name>.reply.md), continued by the model. */
+  reply?: string;
 }
 
 export interface DesignTask {
@@ -36,6 +39,8 @@ export interface RenderedPrompt {
   template: string;
   templateHash: string;
   body: string;
+  /** The rendered start of the reply ('' when the template has none or prefill is off). */
+  prefill: string;
   hash: string;
 }
 
@@ -112,13 +117,26 @@ export function designValues(task: DesignTask, reference?: ReferenceArchitecture
   };
 }
 
+/** Hash of a template's files: the user message alone, or both files when there is a reply. */
+export function templateHash(template: PromptTemplate): string {
+  return template.reply === undefined ? sha256(template.text) : sha256(JSON.stringify([template.text, template.reply]));
+}
+
+/** Hash of what the LLM was given: the body alone (no prefill), or body and prefill. */
+export function promptHash(body: string, prefill: string): string {
+  return prefill ? sha256(JSON.stringify([body, prefill])) : sha256(body);
+}
+
 export function renderDesignPrompt(
   template: PromptTemplate,
   task: DesignTask,
   reference?: ReferenceArchitecture,
+  options: { prefill?: boolean } = {},
 ): RenderedPrompt {
-  const body = renderTemplate(template.text, designValues(task, reference));
-  return { template: template.name, templateHash: sha256(template.text), body, hash: sha256(body) };
+  const values = designValues(task, reference);
+  const body = renderTemplate(template.text, values);
+  const prefill = options.prefill !== false && template.reply !== undefined ? renderTemplate(template.reply, values) : '';
+  return { template: template.name, templateHash: templateHash(template), body, prefill, hash: promptHash(body, prefill) };
 }
 
 /** The messages sent to a chat endpoint for one prompt. */
@@ -134,6 +152,11 @@ export function fencePython(code: string): string {
   const longestRun = Math.max(0, ...(code.match(/`+/g) ?? []).map((run) => run.length));
   const fence = '`'.repeat(Math.max(3, longestRun + 1));
   return `${fence}python\n${code.trimEnd()}\n${fence}`;
+}
+
+/** The whole conversation a rendered prompt sends: the user message, and the prefilled reply start. */
+export function promptMessages(prompt: Pick<RenderedPrompt, 'body' | 'prefill'>): ChatMessage[] {
+  return [...chatMessages(prompt.body), ...(prompt.prefill ? [{ role: 'assistant' as const, content: prompt.prefill }] : [])];
 }
 
 /** One fine-tuning example: the prompt, answered with the program. */

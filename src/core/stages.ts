@@ -49,6 +49,22 @@ export type SampleBatchResult = z.infer<typeof SampleBatchResult>;
 export const CandidateRef = z.strictObject({ candidateId: z.number().int().positive() });
 export type CandidateRef = z.infer<typeof CandidateRef>;
 
+/** One more attempt at a failed candidate (repair from errors, or a resample). */
+export const RepairResult = z.strictObject({
+  /** The new attempt's row (it may itself have failed extraction: validation says so). */
+  candidateId: z.number().int().positive(),
+  attempt: z.number().int().positive(),
+});
+export type RepairResult = z.infer<typeof RepairResult>;
+
+/** A candidate whose stage activity failed for good (its retries exhausted): the cycle goes on without it. */
+export const InfraFailureInput = z.strictObject({
+  candidateId: z.number().int().positive(),
+  stage: z.enum(['validate', 'train', 'repair']),
+  message: z.string(),
+});
+export type InfraFailureInput = z.infer<typeof InfraFailureInput>;
+
 export const ValidateResult = z.strictObject({
   candidateId: z.number().int().positive(),
   valid: z.boolean(),
@@ -80,11 +96,22 @@ export type SelectResult = z.infer<typeof SelectResult>;
 /** The paper's per-cycle numbers plus what a user needs to debug a cycle. */
 export const CycleMetrics = z.strictObject({
   cycle: z.number().int().nonnegative(),
+  /** First attempts (the paper's samples). */
   sampled: z.number().int().nonnegative(),
+  /** Valid at the first attempt, as the paper counts. */
   valid: z.number().int().nonnegative(),
   validRate: z.number().min(0).max(1),
   validRateLow: z.number().min(0).max(1),
   validRateHigh: z.number().min(0).max(1),
+  /** Samples valid at any attempt (repair from errors, or resampling). */
+  validAfterRepair: z.number().int().nonnegative().default(0),
+  validAfterRepairRate: z.number().min(0).max(1).default(0),
+  validAfterRepairLow: z.number().min(0).max(1).default(0),
+  validAfterRepairHigh: z.number().min(0).max(1).default(0),
+  /** Further attempts made (each one LLM call and one validation). */
+  repairs: z.number().int().nonnegative().default(0),
+  /** Candidates whose activity failed for good (infrastructure, not the program). */
+  infraFailed: z.number().int().nonnegative().default(0),
   trained: z.number().int().nonnegative(),
   bestAccuracy: z.number().min(0).max(1).nullable(),
   meanAccuracy: z.number().min(0).max(1).nullable(),

@@ -1,6 +1,7 @@
 /** Corpus rows: idempotent upserts keyed by source_key, and the reads other stages need. */
 import { z } from 'zod';
 import type { Queryable } from '../db/pool';
+import { teachesUnder } from './checks';
 
 export interface SeedEntry {
   sourceKey: string;
@@ -62,16 +63,18 @@ export const CorpusRow = z.object({
 export type CorpusRow = z.infer<typeof CorpusRow>;
 
 /**
- * The corpus as a run sees it at a cycle: every seed entry (no run) and what this run
- * admitted in earlier cycles. Cycle 0 sees the seed only. Ordered by id (admission order).
+ * What the fine-tune after `cycle` learns from: the seed entries valid under the run's
+ * profile (src/corpus/checks.ts) and everything this run admitted up to and including
+ * `cycle` (its admissions reach the very next model, and the last cycle's are not lost).
+ * Cycle 0 sees the seed only. Ordered by id (admission order).
  */
-export async function corpusAsOf(db: Queryable, runId: string, cycle: number): Promise<CorpusRow[]> {
+export async function corpusAsOf(db: Queryable, runId: string, cycle: number, profile: string): Promise<CorpusRow[]> {
   const { rows } = await db.query(
     `SELECT c.id, c.source, c.name, c.code, c.dataset, c.accuracy, c.run_id, c.cycle, c.prompt_hash, p.body AS prompt_body
        FROM corpus c LEFT JOIN prompts p ON p.hash = c.prompt_hash
-      WHERE c.run_id IS NULL OR (c.run_id = $1 AND c.cycle < $2)
+      WHERE (c.run_id IS NULL OR (c.run_id = $1 AND c.cycle <= $2)) AND ${teachesUnder('$3')}
       ORDER BY c.id`,
-    [runId, cycle],
+    [runId, cycle, profile],
   );
   return z.array(CorpusRow).parse(rows);
 }
@@ -91,15 +94,15 @@ export type ReferenceRow = z.infer<typeof ReferenceRow>;
  */
 export async function pickReference(
   db: Queryable,
-  query: { runId: string; cycle: number; minAccuracy: number; maxChars: number; key: string },
+  query: { runId: string; cycle: number; minAccuracy: number; maxChars: number; key: string; profile: string },
 ): Promise<ReferenceRow | undefined> {
   const { rows } = await db.query(
-    `SELECT name, code, accuracy, dataset FROM corpus
-      WHERE (run_id IS NULL OR (run_id = $1 AND cycle < $2))
-        AND accuracy >= $3 AND length(code) <= $4
-      ORDER BY md5(id::text || $5), id
+    `SELECT name, code, accuracy, dataset FROM corpus c
+      WHERE (c.run_id IS NULL OR (c.run_id = $1 AND c.cycle < $2))
+        AND c.accuracy >= $3 AND length(c.code) <= $4 AND ${teachesUnder('$6')}
+      ORDER BY md5(c.id::text || $5), c.id
       LIMIT 1`,
-    [query.runId, query.cycle, query.minAccuracy, query.maxChars, query.key],
+    [query.runId, query.cycle, query.minAccuracy, query.maxChars, query.key, query.profile],
   );
   return rows.length ? ReferenceRow.parse(rows[0]) : undefined;
 }

@@ -26,8 +26,14 @@ export interface SampleRequest {
   messages: ChatMessage[];
   count: number;
   params: SamplingParams;
-  /** Base seed; request i uses seed + i, so a retried batch asks for the same samples. */
+  /** Base seed; choice k of the whole sample uses seed + k, so a retried batch asks for the same samples. */
   seed?: number;
+  /**
+   * The start of the assistant's reply, which the model continues (vLLM's
+   * `continue_final_message`; the embedded server speaks it too). Each choice's text
+   * is returned with the prefill in front, as the whole reply.
+   */
+  prefill?: string;
 }
 
 export interface ChoiceUsage {
@@ -121,9 +127,11 @@ export class LlmClient {
   /** Yields the choices of each request as it completes, `count` in all. */
   async *sample(request: SampleRequest): AsyncGenerator<SampledChoice[]> {
     let produced = 0;
-    for (let requestIndex = 0; produced < request.count; requestIndex++) {
+    while (produced < request.count) {
       const n = this.options.supportsN ? request.count - produced : 1;
-      const seed = request.seed === undefined ? undefined : request.seed + requestIndex;
+      // Choice j of a request uses seed + j (the embedded server; vLLM derives per-choice
+      // streams from the seed): the next request starts where this one's choices ended.
+      const seed = request.seed === undefined ? undefined : request.seed + produced;
       // A server may cap n and return fewer choices; the loop asks again for the rest.
       const choices = (await this.requestWithRetry(request, n, seed)).slice(0, request.count - produced);
       produced += choices.length;
@@ -166,14 +174,16 @@ export class LlmClient {
       }
       throw error;
     });
-    return this.toChoices(response, latencyMs, attempts);
+    return this.toChoices(response, latencyMs, attempts, request.prefill ?? '');
   }
 
   private async requestOnce(request: SampleRequest, n: number, seed: number | undefined): Promise<ChatCompletionResponse> {
     const { params } = request;
-    const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & { top_k?: number } = {
+    const prefill = request.prefill ? { role: 'assistant' as const, content: request.prefill } : undefined;
+    const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & ContinueFinal & { top_k?: number } = {
       model: request.model,
-      messages: request.messages,
+      messages: prefill ? [...request.messages, prefill] : request.messages,
+      ...(prefill ? { continue_final_message: true, add_generation_prompt: false } : {}),
       temperature: params.temperature,
       top_p: params.topP,
       max_tokens: params.maxTokens,
@@ -199,11 +209,12 @@ export class LlmClient {
     }
   }
 
-  private toChoices(response: ChatCompletionResponse, latencyMs: number, attempts: number): SampledChoice[] {
+  private toChoices(response: ChatCompletionResponse, latencyMs: number, attempts: number, prefill: string): SampledChoice[] {
     const choices = [...response.choices].sort((a, b) => a.index - b.index);
-    const texts = choices.map((choice) => choice.message.content ?? '');
+    const generated = choices.map((choice) => choice.message.content ?? '');
+    const texts = generated.map((text) => prefill + text);
     const total = response.usage?.completion_tokens ?? null;
-    const split = total === null ? null : apportionTokens(total, texts);
+    const split = total === null ? null : apportionTokens(total, generated);
     return choices.map((choice, i) => ({
       text: texts[i]!,
       finishReason: choice.finish_reason ?? null,
@@ -263,6 +274,12 @@ export class LlmClient {
     }
     return error;
   }
+}
+
+/** vLLM's extension for continuing a prefilled assistant message. */
+interface ContinueFinal {
+  continue_final_message?: boolean;
+  add_generation_prompt?: boolean;
 }
 
 function isTopKRejection(error: unknown): boolean {

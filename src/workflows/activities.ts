@@ -34,9 +34,11 @@ export function stageActivities(config: RunConfig) {
     validate: proxyActivities<Pick<ControlActivities, 'validateCandidate'>>(
       options(config, control, o.validateTimeoutS, true),
     ),
+    repair: proxyActivities<Pick<ControlActivities, 'repairCandidate'>>(options(config, control, o.sampleTimeoutS, true)),
     novelty: proxyActivities<Pick<ControlActivities, 'checkNovelty' | 'selectAndAdmit'>>(
       options(config, control, o.noveltyTimeoutS, true),
     ),
+    preflight: proxyActivities<Pick<ControlActivities, 'checkEndpoint' | 'checkSeedCorpus'>>(options(config, control, o.seedCheckTimeoutS, true)),
     publish: proxyActivities<Pick<ControlActivities, 'publishAdapter'>>(options(config, control, o.publishTimeoutS, false)),
     train: proxyActivities<Pick<GpuActivities, 'trainCandidate'>>(options(config, gpu, o.trainTimeoutS, true)),
     fineTune: proxyActivities<Pick<GpuActivities, 'fineTuneLora'>>(options(config, gpu, o.fineTuneTimeoutS, true)),

@@ -45,6 +45,10 @@ export interface CycleProgress {
   valid: number;
   trained: number;
   admitted: number;
+  /** Further attempts made so far (repairs or resamples). */
+  repairs: number;
+  /** Samples valid at some attempt. */
+  validAfterRepair: number;
 }
 export const cycleProgressQuery = defineQuery<CycleProgress>('cycleProgress');
 

@@ -4,8 +4,9 @@
  * Cycle 0 is the seed fine-tune on the LEMUR corpus before any sampling.
  * Deterministic: no I/O here, only activities.
  */
-import { setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, log, patched, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { RunConfig } from '../core/config';
+import { isRepairable } from '../core/repairable';
 import type { CycleMetrics, CycleSummary } from '../core/stages';
 import { stageActivities } from './activities';
 import { cycleProgressQuery, type CycleProgress, type CycleStage } from './definitions';
@@ -27,6 +28,18 @@ export function sampleBatches(total: number, perActivity: number): Array<[number
   return batches;
 }
 
+interface InfraFailure {
+  stage: 'validate' | 'train' | 'repair';
+  message: string;
+}
+
+/** A stage activity failed for good (its retries are spent): the error, else rethrow (e.g. cancellation). */
+function infraFailure(stage: InfraFailure['stage'], error: unknown): InfraFailure {
+  if (!(error instanceof ActivityFailure)) throw error;
+  const cause = error.cause;
+  return { stage, message: cause instanceof Error ? `${cause.name}: ${cause.message}`.slice(0, 2000) : String(error.message) };
+}
+
 export async function designCycle(input: DesignCycleInput): Promise<CycleSummary> {
   const { runId, cycle, config } = input;
   const acts = stageActivities(config);
@@ -39,6 +52,8 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
     valid: 0,
     trained: 0,
     admitted: 0,
+    repairs: 0,
+    validAfterRepair: 0,
   };
   setHandler(cycleProgressQuery, () => progress);
   const enter = (stage: CycleStage, details: string) => {
@@ -47,6 +62,48 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
   };
 
   await acts.bookkeeping.startCycle({ runId, cycle, model: input.model });
+
+  /**
+   * validate → (repair → validate)* → train, for one sample. A failed candidate that a
+   * further attempt may fix gets up to `sampling.repairAttempts` of them, each its own
+   * activity and its own candidate row. An activity that fails for good marks its
+   * candidate infra-failed; the cycle goes on.
+   */
+  const evaluateWithRepair = async (firstId: number): Promise<'done' | InfraFailure> => {
+    const { repair, repairAttempts } = config.sampling;
+    let candidateId = firstId;
+    for (let attempt = 0; ; attempt++) {
+      let stage: InfraFailure['stage'] = 'validate';
+      try {
+        const validation = await acts.validate.validateCandidate.executeWithOptions(
+          { summary: attempt === 0 ? `validate candidate ${candidateId}` : `validate candidate ${candidateId} (repair ${attempt} of #${firstId})` },
+          [{ candidateId }],
+        );
+        if (attempt === 0) progress.validated += 1;
+        if (validation.valid) {
+          if (attempt === 0) progress.valid += 1;
+          progress.validAfterRepair += 1;
+          stage = 'train';
+          await acts.train.trainCandidate.executeWithOptions({ summary: `train candidate ${candidateId}` }, [{ candidateId }]);
+          progress.trained += 1;
+          return 'done';
+        }
+        if (repair === 'none' || attempt >= repairAttempts || !isRepairable(validation.failureClass)) return 'done';
+        stage = 'repair';
+        const repaired = await acts.repair.repairCandidate.executeWithOptions(
+          { summary: `${repair === 'resample' ? 'resample' : 'repair'} candidate ${candidateId} (${validation.failureClass}; attempt ${attempt + 1} of ${repairAttempts})` },
+          [{ candidateId }],
+        );
+        progress.repairs += 1;
+        candidateId = repaired.candidateId;
+      } catch (error) {
+        const failure = infraFailure(stage, error);
+        log.warn('candidate infra-failed', { candidateId, ...failure });
+        await acts.bookkeeping.markInfraFailed({ candidateId, ...failure });
+        return failure;
+      }
+    }
+  };
 
   if (cycle > 0) {
     enter('sampling', `sampling ${progress.target} programs from ${input.model}`);
@@ -65,21 +122,33 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
     // Each candidate goes on to training as soon as it validates, so the gpu queue
     // starts working while the rest are still being checked.
     enter('evaluating', `validating and training ${progress.sampled} candidates`);
-    await Promise.all(
-      sampled.flat().map(async (candidateId) => {
-        const validation = await acts.validate.validateCandidate.executeWithOptions(
-          { summary: `validate candidate ${candidateId}` },
-          [{ candidateId }],
+    const candidates = sampled.flat();
+    if (patched('repair-and-infra-failures')) {
+      const outcomes = await Promise.all(candidates.map((candidateId) => evaluateWithRepair(candidateId)));
+      const infra = outcomes.filter((outcome): outcome is InfraFailure => outcome !== 'done');
+      if (candidates.length > 0 && infra.length === candidates.length) {
+        // Not one candidate could be evaluated: the machinery is down, not the programs.
+        const last = infra[infra.length - 1]!;
+        throw ApplicationFailure.nonRetryable(
+          `infrastructure down: every ${last.stage} of cycle ${cycle} failed after its retries (last: ${last.message})`,
+          'InfrastructureDown',
         );
-        progress.validated += 1;
-        if (!validation.valid) return;
-        progress.valid += 1;
-        await acts.train.trainCandidate.executeWithOptions({ summary: `train candidate ${candidateId}` }, [
-          { candidateId },
-        ]);
-        progress.trained += 1;
-      }),
-    );
+      }
+    } else {
+      await Promise.all(
+        candidates.map(async (candidateId) => {
+          const validation = await acts.validate.validateCandidate.executeWithOptions(
+            { summary: `validate candidate ${candidateId}` },
+            [{ candidateId }],
+          );
+          progress.validated += 1;
+          if (!validation.valid) return;
+          progress.valid += 1;
+          await acts.train.trainCandidate.executeWithOptions({ summary: `train candidate ${candidateId}` }, [{ candidateId }]);
+          progress.trained += 1;
+        }),
+      );
+    }
 
     enter('novelty', 'checking novelty against the corpus');
     await acts.novelty.checkNovelty.executeWithOptions({ summary: `novelty of cycle ${cycle}` }, [{ runId, cycle }]);

@@ -10,6 +10,7 @@ import {
   condition,
   continueAsNew,
   executeChild,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -111,6 +112,14 @@ export async function designRun(input: DesignRunInput): Promise<RunOutcome> {
   if (!input.state) {
     upsertSearchAttributes([{ key: searchAttributes.preset, value: config.preset }]);
     await acts.bookkeeping.startRun({ runId, config });
+    if (patched('preflight-checks')) {
+      // Fail now, not after hours of work: the endpoint can serve this run, and the seed
+      // corpus has entries that validate at the run's shape and budget.
+      setCurrentDetails('checking the LLM endpoint');
+      await acts.preflight.checkEndpoint.executeWithOptions({ summary: `check the LLM endpoint for ${config.llm.model}` }, [{ runId }]);
+      setCurrentDetails('checking the seed corpus at the run\'s shape');
+      await acts.preflight.checkSeedCorpus.executeWithOptions({ summary: 'validate the seed corpus at the run\'s shape' }, [{ runId }]);
+    }
   }
 
   while (state.nextCycle <= state.totalCycles) {

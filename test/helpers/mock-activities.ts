@@ -17,14 +17,15 @@ export interface MockOptions {
   onTrainStart?: (candidateId: number) => void;
 }
 
-/** Deterministic fake outcomes keyed by sample index: every third program is invalid. */
-export const mockValid = (index: number) => index % 3 !== 2;
+/** Deterministic fake outcomes keyed by sample index: every third program is invalid at first; its repair is valid. */
+export const mockValid = (index: number, attempt = 0) => index % 3 !== 2 || attempt > 0;
 export const mockAccuracy = (index: number) => 0.3 + ((index * 37) % 30) / 100;
 
 export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): Record<QueueName, object> {
-  const indexOf = async (candidateId: number) =>
-    (await pool.query<{ sample_index: number }>('SELECT sample_index FROM candidates WHERE id = $1', [candidateId]))
-      .rows[0]!.sample_index;
+  const rowOf = async (candidateId: number) =>
+    (await pool.query<{ sample_index: number; attempt: number }>('SELECT sample_index, attempt FROM candidates WHERE id = $1', [candidateId]))
+      .rows[0]!;
+  const indexOf = async (candidateId: number) => (await rowOf(candidateId)).sample_index;
 
   const control: ControlActivities = {
     async sampleBatch({ runId, cycle, model, firstIndex, count }) {
@@ -33,7 +34,7 @@ export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): 
         const { rows } = await pool.query<{ id: number }>(
           `INSERT INTO candidates (run_id, cycle, sample_index, model, completion, code)
            VALUES ($1, $2, $3, $4, 'mock completion', 'class Net: pass')
-           ON CONFLICT (run_id, cycle, sample_index) DO UPDATE SET updated_at = now()
+           ON CONFLICT (run_id, cycle, sample_index, attempt) DO UPDATE SET updated_at = now()
            RETURNING id`,
           [runId, cycle, index, model],
         );
@@ -42,12 +43,23 @@ export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): 
       return { candidateIds: ids, extracted: ids.length };
     },
     async validateCandidate({ candidateId }) {
-      const valid = mockValid(await indexOf(candidateId));
+      const row = await rowOf(candidateId);
+      const valid = mockValid(row.sample_index, row.attempt);
       await pool.query(
         `UPDATE candidates SET valid = $2, status = $3, failure_class = $4 WHERE id = $1`,
         [candidateId, valid, valid ? 'valid' : 'invalid', valid ? null : 'shape'],
       );
       return { candidateId, valid, failureClass: valid ? null : 'shape' };
+    },
+    async repairCandidate({ candidateId }) {
+      const { rows } = await pool.query<{ id: number; attempt: number }>(
+        `INSERT INTO candidates (run_id, cycle, sample_index, attempt, parent_id, model, completion, code)
+         SELECT run_id, cycle, sample_index, attempt + 1, id, model, 'mock repair', 'class Net: pass' FROM candidates WHERE id = $1
+         ON CONFLICT (run_id, cycle, sample_index, attempt) DO UPDATE SET updated_at = now()
+         RETURNING id, attempt`,
+        [candidateId],
+      );
+      return { candidateId: rows[0]!.id, attempt: rows[0]!.attempt };
     },
     async checkNovelty({ runId, cycle }) {
       const { rowCount } = await pool.query(
@@ -63,6 +75,12 @@ export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): 
         [runId, cycle],
       );
       return { admitted: rowCount ?? 0, threshold: 0.4, fallbackUsed: false };
+    },
+    async checkEndpoint() {
+      return { models: ['mock'], n: true, loraApi: true };
+    },
+    async checkSeedCorpus() {
+      return { kept: 1, checked: 1, rejected: {} };
     },
     async publishAdapter({ adapterId }) {
       return { model: `mock-adapter-${adapterId}` };

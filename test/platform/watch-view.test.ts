@@ -12,7 +12,7 @@ const progress: RunProgress = {
   completed: [],
   model: 'adapter-1',
 };
-const cycle: CycleProgress = { cycle: 2, stage: 'evaluating', target: 10, sampled: 10, validated: 5, valid: 4, trained: 2, admitted: 0 };
+const cycle: CycleProgress = { cycle: 2, stage: 'evaluating', target: 10, sampled: 10, validated: 5, valid: 4, trained: 2, admitted: 0, repairs: 0, validAfterRepair: 4 };
 
 test('bar', () => {
   assert.equal(bar(5, 10, 10), '[#####.....]    5/10');

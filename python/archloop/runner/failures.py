@@ -80,7 +80,29 @@ def classify_exception(exc: BaseException, default: FailureClass) -> FailureClas
     return default
 
 
+CANDIDATE_FILE = "candidate.py"
+
+
+def candidate_line(exc: BaseException) -> tuple[int, str] | None:
+    """The innermost line of the candidate's own file in the traceback, and its text: what a
+    repair prompt points the LLM at (the framework's frames below it say nothing to it)."""
+    import linecache
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith(CANDIDATE_FILE):
+            found = (frame.lineno or 0, (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip())
+    return found
+
+
 def describe_exception(exc: BaseException, limit: int = 2000) -> str:
-    """`TypeName: message`, bounded in length (messages come from untrusted code)."""
+    """`TypeName: message (line N: code)`, bounded in length (messages come from untrusted code)."""
     text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    where = candidate_line(exc)
+    suffix = ""
+    if where is not None:
+        line = where[1] if len(where[1]) <= 200 else where[1][:197] + "..."
+        suffix = f" (line {where[0]}: {line})"
+    room = limit - len(suffix)
+    return (text if len(text) <= room else text[: room - 3] + "...") + suffix

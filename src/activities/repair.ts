@@ -1,0 +1,124 @@
+/**
+ * repairCandidate (control queue): one more attempt at a candidate that failed extraction
+ * or validation. `feedback` sends the program back with what is wrong, where, and what to
+ * write instead (prompts/repair-v1.md, src/core/repair.ts); `resample` asks the design
+ * prompt again for a fresh program. The answer is stored as its own candidate row
+ * (attempt + 1, parent = the failed row) before anything parses it. Idempotent: a retry
+ * finds the stored attempt and only finishes its extraction.
+ */
+import { cancellationSignal, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type pg from 'pg';
+import { extractCode, type Extraction } from '../core/extract';
+import type { RunConfig } from '../core/config';
+import { designValues, promptHash, renderTemplate, sha256, taskFromConfig, type ChatMessage, type RenderedPrompt } from '../core/prompts';
+import { renderRepair } from '../core/repair';
+import { CandidateRef, type RepairResult } from '../core/stages';
+import { loadRunConfig } from '../db/runs';
+import { keepAlive, llmFailure } from '../llm/activity-support';
+import { llmClientFromConfig, samplingParams } from '../llm/from-config';
+import { loadPromptTemplate } from '../llm/prompt-files';
+import { attemptRow, repairSource, storeCompletion, storeExtraction, storePrompt, type RepairSource } from '../llm/samples-store';
+import type { ControlActivities } from './contract';
+
+/** One repair's request: the messages before the reply, and the prompt row (with the prefill). */
+export function repairPrompt(source: RepairSource, config: RunConfig): { prompt: RenderedPrompt; messages: ChatMessage[] } {
+  const design = loadPromptTemplate(config.prompt.template);
+  const values = designValues(taskFromConfig(config));
+  const prefill = config.prompt.prefill && design.reply !== undefined ? renderTemplate(design.reply, values) : '';
+  if (config.sampling.repair === 'resample') {
+    if (source.root_body === null) throw ApplicationFailure.nonRetryable(`candidate ${source.id} has no stored design prompt to resample`, 'MissingPrompt');
+    const stored = source.root_messages ?? [{ role: 'user' as const, content: source.root_body }];
+    const rootPrefill = stored.at(-1)?.role === 'assistant' ? stored.at(-1)!.content : '';
+    const body = source.root_body;
+    return {
+      prompt: { template: design.name, templateHash: '', body, prefill: rootPrefill, hash: source.root_prompt_hash ?? promptHash(body, rootPrefill) },
+      messages: rootPrefill ? stored.slice(0, -1) : stored,
+    };
+  }
+  const template = loadPromptTemplate(config.prompt.repairTemplate);
+  const failed = { code: source.code ?? '', failureClass: source.failure_class ?? 'crash', message: source.failure_message ?? '' };
+  const body = renderRepair(template.text, failed, { maxParams: config.contract.maxParams }, values);
+  return {
+    prompt: { template: template.name, templateHash: sha256(template.text), body, prefill, hash: promptHash(body, prefill) },
+    messages: [{ role: 'user', content: body }],
+  };
+}
+
+/** A 31-bit seed per (run, cycle, sample, attempt): a retried repair asks for the same answer. */
+export function repairSeed(key: { runId: string; cycle: number; sampleIndex: number; attempt: number }): number {
+  return parseInt(sha256(`${key.runId}/${key.cycle}/${key.sampleIndex}/repair-${key.attempt}`).slice(0, 8), 16) & 0x7fffffff;
+}
+
+/** A repair that hands back the program it was given fixed nothing: say so instead of validating it again. */
+export function unchangedAsFailure(extraction: Extraction, previous: string | null): Extraction {
+  if (!extraction.ok || previous === null || extraction.code.trim() !== previous.trim()) return extraction;
+  return { ok: false, failureClass: 'unchanged', message: 'the repair returned the program unchanged' };
+}
+
+export function createRepairActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'repairCandidate'> {
+  const { pool } = deps;
+  return {
+    async repairCandidate(raw): Promise<RepairResult> {
+      const { candidateId } = CandidateRef.parse(raw);
+      const failed = await repairSource(pool, candidateId);
+      const key = { runId: failed.run_id, cycle: failed.cycle, sampleIndex: failed.sample_index, attempt: failed.attempt + 1 };
+      const stored = await attemptRow(pool, key);
+      if (stored) {
+        if (stored.status === 'sampled' && !stored.has_code && stored.completion !== null) {
+          await storeExtraction(pool, stored.id, extractCode(stored.completion, stored.finish_reason));
+        }
+        return { candidateId: stored.id, attempt: key.attempt };
+      }
+
+      // An attempt that gave no program is repaired from the last attempt that had one.
+      let source = failed;
+      while (source.code === null && source.parent_id !== null) source = await repairSource(pool, source.parent_id);
+      const config = await loadRunConfig(pool, failed.run_id);
+      const { prompt, messages } = repairPrompt(source, config);
+      await storePrompt(pool, prompt, [...messages, ...(prompt.prefill ? [{ role: 'assistant' as const, content: prompt.prefill }] : [])]);
+      const client = llmClientFromConfig(config, { signal: cancellationSignal(), log });
+      const stop = keepAlive(() => ({ candidateId, attempt: key.attempt }));
+      const started = Date.now();
+      let choice;
+      try {
+        for await (const choices of client.sample({
+          model: source.model,
+          messages,
+          count: 1,
+          params: samplingParams(config),
+          seed: repairSeed(key),
+          ...(prompt.prefill ? { prefill: prompt.prefill } : {}),
+        })) {
+          choice = choices[0];
+        }
+      } catch (error) {
+        throw llmFailure(error);
+      } finally {
+        stop();
+      }
+      if (!choice) throw ApplicationFailure.retryable('the LLM returned no choice', 'llm-bad-response');
+      const text = choice.text.replaceAll('\u0000', '\uFFFD');
+      const id = await storeCompletion(pool, {
+        ...key,
+        parentId: failed.id,
+        model: failed.model,
+        promptHash: prompt.hash,
+        completion: text,
+        usage: { ...choice.usage, finishReason: choice.finishReason, prefilledChars: prompt.prefill.length },
+      });
+      const extraction = unchangedAsFailure(extractCode(text, choice.finishReason), source.code);
+      await storeExtraction(pool, id, extraction);
+      log.info('candidate repaired', {
+        candidateId,
+        newCandidateId: id,
+        attempt: key.attempt,
+        mode: config.sampling.repair,
+        failureClass: failed.failure_class,
+        extracted: extraction.ok,
+        seconds: (Date.now() - started) / 1000,
+      });
+      return { candidateId: id, attempt: key.attempt };
+    },
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * checkSeedCorpus (control queue, once per run before cycle 0): validates the seed entries
+ * not yet checked at the run's input shape and budget, so that only seeds that pass teach
+ * (fine-tune pairs, prompt references). A run whose corpus has no valid entry refuses to
+ * start, saying how to import more. Heartbeats its progress; a retry resumes where it was.
+ */
+import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
+import type pg from 'pg';
+import { z } from 'zod';
+import { checkSeeds } from '../corpus/check-seeds';
+import { describeSummary } from '../corpus/checks';
+import { loadRunConfig } from '../db/runs';
+import { RunId } from '../core/stages';
+import { runSandbox } from '../sandbox/runner';
+import type { ControlActivities } from './contract';
+
+export const SeedCheckInput = z.strictObject({ runId: RunId });
+
+export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runSandbox }): Pick<ControlActivities, 'checkSeedCorpus'> {
+  const { pool } = deps;
+  return {
+    async checkSeedCorpus(raw) {
+      const { runId } = SeedCheckInput.parse(raw);
+      const config = await loadRunConfig(pool, runId);
+      const summary = await checkSeeds(pool, config, {
+        runner: deps.runner,
+        signal: cancellationSignal(),
+        onProgress: (done, total, name) => Context.current().heartbeat({ done, total, name }),
+      });
+      log.info('seed corpus checked', { runId, ...summary });
+      if (summary.kept === 0 && config.lora.enabled) {
+        throw ApplicationFailure.nonRetryable(
+          `${describeSummary(summary)}. No seed entry is valid at this run's shape and budget, so there is nothing to fine-tune on: ` +
+            'import more with `archloop corpus import-lemur --limit N` (or raise contract.maxParams / maxFlops), then start the run again',
+          'EmptySeedCorpus',
+        );
+      }
+      return { kept: summary.kept, checked: summary.checked, rejected: summary.rejected };
+    },
+  };
+}
