@@ -8,6 +8,7 @@ import { formatIssues } from './core/config';
 import { closePool } from './db/pool';
 import { register as registerCorpus } from './cli/corpus';
 import { register as registerNovelty } from './cli/novelty';
+import { register as registerPreflight } from './cli/preflight';
 import { register as registerReport } from './cli/report';
 import { register as registerRun } from './cli/run';
 import { register as registerServices } from './cli/services';
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .description('a durable closed loop in which a code LLM designs neural networks')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus, registerValidate]) register(program);
+  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus, registerValidate, registerPreflight]) register(program);
   return program;
 }
 

@@ -83,7 +83,8 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
       const outputDir = path.join(dir, 'lora');
       const pairsFile = path.join(dir, 'pairs.jsonl');
       const jobFile = path.join(dir, 'job.json');
-      const baseModel = resolveBaseModel(config.lora.baseModel);
+      const stopPreparing = keepAlive(() => ({ phase: 'preparing the base model' }));
+      const baseModel = await resolveBaseModel(config.lora.baseModel, cancellationSignal()).finally(stopPreparing);
       const adapter = await upsertTrainingAdapter(pool, {
         runId,
         cycle,

@@ -11,38 +11,24 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { extractCode, type Extraction } from '../core/extract';
 import type { RunConfig } from '../core/config';
-import { designValues, promptHash, renderTemplate, sha256, taskFromConfig, type ChatMessage, type RenderedPrompt } from '../core/prompts';
-import { renderRepair } from '../core/repair';
+import { promptHash, sha256 } from '../core/prompts';
 import { CandidateRef, type RepairResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from '../llm/activity-support';
 import { llmClientFromConfig, samplingParams } from '../llm/from-config';
-import { loadPromptTemplate } from '../llm/prompt-files';
+import { repairRequest, type RootPrompt } from '../llm/repair-prompt';
 import { attemptRow, repairSource, storeCompletion, storeExtraction, storePrompt, type RepairSource } from '../llm/samples-store';
 import type { ControlActivities } from './contract';
 
-/** One repair's request: the messages before the reply, and the prompt row (with the prefill). */
-export function repairPrompt(source: RepairSource, config: RunConfig): { prompt: RenderedPrompt; messages: ChatMessage[] } {
-  const design = loadPromptTemplate(config.prompt.template);
-  const values = designValues(taskFromConfig(config));
-  const prefill = config.prompt.prefill && design.reply !== undefined ? renderTemplate(design.reply, values) : '';
-  if (config.sampling.repair === 'resample') {
-    if (source.root_body === null) throw ApplicationFailure.nonRetryable(`candidate ${source.id} has no stored design prompt to resample`, 'MissingPrompt');
-    const stored = source.root_messages ?? [{ role: 'user' as const, content: source.root_body }];
-    const rootPrefill = stored.at(-1)?.role === 'assistant' ? stored.at(-1)!.content : '';
-    const body = source.root_body;
-    return {
-      prompt: { template: design.name, templateHash: '', body, prefill: rootPrefill, hash: source.root_prompt_hash ?? promptHash(body, rootPrefill) },
-      messages: rootPrefill ? stored.slice(0, -1) : stored,
-    };
+/** The row's design prompt, as resampling reuses it. */
+function rootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
+  const messages = source.root_messages ?? [];
+  const prefill = messages.at(-1)?.role === 'assistant' ? messages.at(-1)!.content : '';
+  if (source.root_body === null && config.sampling.repair === 'resample') {
+    throw ApplicationFailure.nonRetryable(`candidate ${source.id} has no stored design prompt to resample`, 'MissingPrompt');
   }
-  const template = loadPromptTemplate(config.prompt.repairTemplate);
-  const failed = { code: source.code ?? '', failureClass: source.failure_class ?? 'crash', message: source.failure_message ?? '' };
-  const body = renderRepair(template.text, failed, { maxParams: config.contract.maxParams }, values);
-  return {
-    prompt: { template: template.name, templateHash: sha256(template.text), body, prefill, hash: promptHash(body, prefill) },
-    messages: [{ role: 'user', content: body }],
-  };
+  const body = source.root_body ?? '';
+  return { body, prefill, hash: source.root_prompt_hash ?? promptHash(body, prefill), template: config.prompt.template };
 }
 
 /** A 31-bit seed per (run, cycle, sample, attempt): a retried repair asks for the same answer. */
@@ -75,7 +61,8 @@ export function createRepairActivities(deps: { pool: pg.Pool }): Pick<ControlAct
       let source = failed;
       while (source.code === null && source.parent_id !== null) source = await repairSource(pool, source.parent_id);
       const config = await loadRunConfig(pool, failed.run_id);
-      const { prompt, messages } = repairPrompt(source, config);
+      const failedProgram = { code: source.code ?? '', failureClass: source.failure_class ?? 'crash', message: source.failure_message ?? '' };
+      const { prompt, messages } = repairRequest(config, failedProgram, rootPrompt(failed, config));
       await storePrompt(pool, prompt, [...messages, ...(prompt.prefill ? [{ role: 'assistant' as const, content: prompt.prefill }] : [])]);
       const client = llmClientFromConfig(config, { signal: cancellationSignal(), log });
       const stop = keepAlive(() => ({ candidateId, attempt: key.attempt }));

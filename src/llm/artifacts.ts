@@ -1,8 +1,10 @@
 /** Where fine-tuning files live, and which directory a configured base model names. */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { sha256 } from '../core/prompts';
-import { artifactsDir, stateDir } from '../env';
+import { artifactsDir, PYTHON_SRC, pythonBin, stateDir } from '../env';
 
 /** A run id as one path segment; a hash suffix keeps sanitized ids apart (a/b vs a_b). */
 export function safeSegment(id: string): string {
@@ -14,15 +16,30 @@ export function cycleDir(runId: string, cycle: number, root: string = artifactsD
   return path.join(root, safeSegment(runId), `cycle-${cycle}`);
 }
 
+const run = promisify(execFile);
+const PREPARED_MARKER = 'archloop-prepared.json';
+
 /**
- * `lora.baseModel` is a directory, or the name of a model prepared under
- * $ARCHLOOP_HOME/models (where `archloop.llm.prepare_model` writes it). Anything else is
- * passed through, and the trainer reports it as a missing base model.
+ * `lora.baseModel` is a directory, or the name of an embedded model (python/archloop/llm/
+ * weights.py), whose GGUF weights are converted once into a float checkpoint under
+ * $ARCHLOOP_HOME/models (PEFT trains float weights; llama.cpp serves the GGUF). Anything
+ * else is passed through, and the trainer reports it as a missing base model.
  */
-export function resolveBaseModel(name: string): string {
+export async function resolveBaseModel(name: string, signal?: AbortSignal): Promise<string> {
   if (existsSync(name)) return path.resolve(name);
   const prepared = path.join(stateDir(), 'models', name);
-  return existsSync(prepared) ? prepared : name;
+  if (existsSync(path.join(prepared, PREPARED_MARKER))) return prepared;
+  const catalog = await run(pythonBin(), ['-m', 'archloop.llm.weights', 'list'], { env: { ...process.env, PYTHONPATH: PYTHON_SRC } });
+  const known = (JSON.parse(catalog.stdout) as Array<{ name: string }>).some((model) => model.name === name);
+  if (!known) return name;
+  await run(pythonBin(), ['-m', 'archloop.llm.prepare_model', '--name', name, '--out', prepared], {
+    env: { ...process.env, PYTHONPATH: PYTHON_SRC, ARCHLOOP_HOME: stateDir(), OMP_WAIT_POLICY: 'PASSIVE' },
+    signal,
+    maxBuffer: 16 * 1024 * 1024,
+  }).catch((error: Error & { stderr?: string }) => {
+    throw new Error(`preparing the base model ${name} failed: ${(error.stderr || error.message).trim().split('\n').pop()}`);
+  });
+  return prepared;
 }
 
 /** The name an adapter is served under: stable, so publishing twice loads it once. */

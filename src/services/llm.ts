@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
@@ -78,6 +79,15 @@ export async function embeddedWeights(name: string): Promise<string> {
   return parsed.path;
 }
 
+/**
+ * llama.cpp's threads meet at a barrier after every operation, so one thread that loses its
+ * core stalls the rest: on 2 busy cores 2 threads decoded 3–8 tokens/s where 1 thread decoded
+ * 18–35 (bench/RESULTS.md). The sandbox trains and validates beside the server, so leave it a core.
+ */
+export function defaultLlmThreads(cores = os.availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
+
 export async function llmHealthy(baseUrl: string): Promise<boolean> {
   const response = await fetch(new URL('/health', baseUrl), { signal: AbortSignal.timeout(2000) });
   return response.ok;
@@ -105,7 +115,7 @@ export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
       '--served-name', model,
       '--host', '127.0.0.1',
       '--port', String(port),
-      '--threads', process.env.ARCHLOOP_LLM_THREADS ?? '2',
+      '--threads', process.env.ARCHLOOP_LLM_THREADS ?? String(defaultLlmThreads()),
       '--parallel', process.env.ARCHLOOP_LLM_PARALLEL ?? '8',
       '--context', process.env.ARCHLOOP_LLM_CONTEXT ?? '4096',
       '--adapters-root', artifactsDir(),

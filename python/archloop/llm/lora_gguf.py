@@ -16,6 +16,7 @@ import math
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import gguf
@@ -29,17 +30,40 @@ class ConversionError(Exception):
     pass
 
 
-def read_base(path: Path) -> tuple[str, int, dict[str, tuple[int, int]]]:
-    """Architecture, block count and {tensor name: (in, out)} of the base model's 2-D weights."""
+@dataclass(frozen=True)
+class Base:
+    arch: str
+    blocks: int
+    heads: int
+    kv_heads: int
+    shapes: dict[str, tuple[int, int]]  # 2-D weights: name -> (in, out)
+
+
+def read_base(path: Path) -> Base:
     reader = gguf.GGUFReader(path)
-    field = reader.fields["general.architecture"]
-    arch = bytes(field.parts[field.data[0]]).decode()
-    blocks_field = reader.fields.get(f"{arch}.block_count")
-    if blocks_field is None:
-        raise ConversionError(f"{path}: no {arch}.block_count in the GGUF metadata")
-    blocks = int(blocks_field.parts[blocks_field.data[0]][0])
+    arch = reader.fields["general.architecture"].contents()
+
+    def number(key: str) -> int:
+        field = reader.fields.get(f"{arch}.{key}")
+        if field is None:
+            raise ConversionError(f"{path}: no {arch}.{key} in the GGUF metadata")
+        return int(field.contents())
+
     shapes = {t.name: (int(t.shape[0]), int(t.shape[1])) for t in reader.tensors if len(t.shape) == 2}
-    return arch, blocks, shapes
+    heads = number("attention.head_count")
+    kv_field = reader.fields.get(f"{arch}.attention.head_count_kv")
+    return Base(arch, number("block_count"), heads, int(kv_field.contents()) if kv_field else heads, shapes)
+
+
+# llama.cpp's llama converter reorders q and k rows from HF's rotate-half RoPE layout to an
+# interleaved one; a LoRA's B (out × r) feeds those rows, so it is reordered the same way.
+# Qwen2 keeps HF's layout (llama.cpp runs it with NEOX RoPE), and so do the other architectures here.
+PERMUTED_ARCHS = {"llama"}
+
+
+def permute_rows(b: np.ndarray, heads: int) -> np.ndarray:
+    rows = b.shape[0]
+    return b.reshape(heads, 2, rows // heads // 2, *b.shape[1:]).swapaxes(1, 2).reshape(b.shape)
 
 
 def arch_enum(arch: str) -> gguf.MODEL_ARCH:
@@ -75,8 +99,9 @@ def convert(adapter_dir: Path, base: Path, out: Path) -> dict:
         raise ConversionError(f"{adapter_dir}: not a LoRA adapter ({config.get('peft_type')})")
     if config.get("modules_to_save"):
         raise ConversionError(f"{adapter_dir}: modules_to_save is not supported by llama.cpp LoRA")
-    arch, blocks, shapes = read_base(base)
-    names = gguf.get_tensor_name_map(arch_enum(arch), blocks)
+    info = read_base(base)
+    arch, shapes = info.arch, info.shapes
+    names = gguf.get_tensor_name_map(arch_enum(arch), info.blocks)
     pairs: dict[str, dict[str, np.ndarray]] = {}
     for key, value in load_adapter_tensors(adapter_dir).items():
         match = LORA_KEY.match(key)
@@ -99,6 +124,8 @@ def convert(adapter_dir: Path, base: Path, out: Path) -> dict:
         n_in, n_out = shapes[target]
         if a.shape != (a.shape[0], n_in) or b.shape != (n_out, a.shape[0]):
             raise ConversionError(f"{target}: LoRA shapes {a.shape} / {b.shape} do not fit the base weight (in {n_in}, out {n_out})")
+        if arch in PERMUTED_ARCHS and target.endswith(("attn_q.weight", "attn_k.weight")):
+            b = permute_rows(b, info.heads if target.endswith("attn_q.weight") else info.kv_heads)
         writer.add_tensor(f"{target}.lora_a", a)
         writer.add_tensor(f"{target}.lora_b", b)
     writer.write_header_to_file()
