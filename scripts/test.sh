@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 export ARCHLOOP_HOME="$PWD/.archloop/test"
+# Tests use the smallest embedded model: they check the machinery, not design quality.
+export ARCHLOOP_LLM_MODEL="${ARCHLOOP_TEST_LLM_MODEL:-smollm2-135m-instruct}"
 unset DATABASE_URL TEMPORAL_ADDRESS ARCHLOOP_LLM_URL
 bin/archloop services up --only postgres,temporal,llm
 trap 'bin/archloop services down >/dev/null 2>&1 || true' EXIT

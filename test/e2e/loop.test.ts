@@ -16,13 +16,15 @@ import { buildConfig } from '../../src/core/config';
 import { importLemur } from '../../src/corpus/lemur';
 import { closePool } from '../../src/db/pool';
 import { loadCycleMetrics } from '../../src/db/run-metrics';
-import { embeddedModelDir, EMBEDDED_MODEL_NAME } from '../../src/services/llm';
+import { embeddedModelName } from '../../src/services/llm';
 import type { RunOutcome } from '../../src/workflows/designRun';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { buildLemurFixtureWheel } from '../helpers/lemur';
 import { testClient, uniqueRunId, withWorkers } from '../helpers/temporal';
 
 const llmUrl = process.env.ARCHLOOP_LLM_URL;
+// The model scripts/test.sh serves (a small one: speed matters here, design quality does not).
+const model = embeddedModelName();
 let db: TestDatabase;
 let client: Client;
 let previousDatabaseUrl: string | undefined;
@@ -50,10 +52,10 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
     cycles: 2,
     dataset: { name: 'synthetic', syntheticTrainSize: 512, syntheticTestSize: 256 },
     training: { batchSize: 32, timeLimitS: 120, threads: 1 },
-    llm: { baseUrl: llmUrl, model: EMBEDDED_MODEL_NAME },
-    sampling: { samplesPerCycle: 3, samplesPerActivity: 3, maxNewTokens: 384 },
+    llm: { baseUrl: llmUrl, model },
+    sampling: { samplesPerCycle: 3, samplesPerActivity: 3, maxNewTokens: 384, repairAttempts: 1 },
     // One LoRA step per fine-tune: ~40 s on 2 CPU cores for the 135M model at 1024 tokens.
-    lora: { baseModel: embeddedModelDir(), maxSteps: 1, maxSeqLen: 1024, maxPairs: 4, checkpointEvery: 1 },
+    lora: { baseModel: model, maxSteps: 1, maxSeqLen: 1024, maxPairs: 4, checkpointEvery: 1 },
     orchestration: { maxAttempts: 2 },
   });
   const runId = uniqueRunId('e2e');
@@ -68,7 +70,7 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
 
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.completed.map((c) => c.cycle), [0, 1, 2]);
-  assert.notEqual(outcome.model, EMBEDDED_MODEL_NAME, 'the last cycle published an adapter');
+  assert.notEqual(outcome.model, model, 'the last cycle published an adapter');
 
   const stored = await loadCycleMetrics(db.pool, runId);
   assert.deepEqual(stored.map((m) => m.cycle), [1, 2], 'a metrics row per sampling cycle');
@@ -77,15 +79,21 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
     assert.deepEqual(metrics, await computeStoredCycleMetrics(db.pool, runId, metrics.cycle), 'metrics = candidate rows');
   }
   const { rows } = await db.pool.query(
-    `SELECT status, completion IS NOT NULL AS has_completion, prompt_hash IS NOT NULL AS has_prompt
+    `SELECT attempt, parent_id, status, failure_class, completion IS NOT NULL AS has_completion, prompt_hash IS NOT NULL AS has_prompt
        FROM candidates WHERE run_id = $1`,
     [runId],
   );
-  assert.equal(rows.length, 6);
+  assert.equal(rows.filter((row) => row.attempt === 0).length, 6);
   for (const row of rows) {
     assert.ok(row.has_completion && row.has_prompt, 'raw completion and prompt stored');
     assert.notEqual(row.status, 'sampled', 'no candidate was left unjudged');
+    assert.equal(row.parent_id === null, row.attempt === 0, 'each repair names the attempt it repairs');
   }
+  // A 135M model rarely writes a valid program: its failures that a repair may fix got one.
+  const repairable = rows.filter((row) => row.attempt === 0 && ['syntax', 'contract', 'import', 'instantiate', 'forward', 'no-code', 'truncated'].includes(row.failure_class));
+  assert.ok(rows.filter((row) => row.attempt === 1).length >= repairable.length);
+  const checks = await db.pool.query(`SELECT count(*)::int AS n FROM corpus_checks`);
+  assert.ok(checks.rows[0].n > 0, 'the seed corpus was checked at the run\'s shape before cycle 0');
   const adapters = await db.pool.query(`SELECT cycle, model_name FROM adapters WHERE run_id = $1 ORDER BY cycle`, [runId]);
   assert.deepEqual(adapters.rows.map((r) => r.cycle), [0, 1, 2]);
   assert.ok(adapters.rows.every((r) => r.model_name), 'each adapter was published');

@@ -14,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { buildConfig } from '../../src/core/config';
 import { REPO_ROOT } from '../../src/env';
-import { EMBEDDED_MODEL_NAME } from '../../src/services/llm';
+import { embeddedModelName } from '../../src/services/llm';
 import { postgresClusterDir } from '../../src/services/postgres';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'archloop');
@@ -97,7 +97,7 @@ test('kill worker, Temporal and Postgres mid-cycle; services up + a worker finis
     cycles: 2,
     dataset: { name: 'synthetic', syntheticTrainSize: 512, syntheticTestSize: 256 },
     training: { batchSize: 32, timeLimitS: 120, threads: 1 },
-    llm: { model: EMBEDDED_MODEL_NAME },
+    llm: { model: embeddedModelName() },
     sampling: { samplesPerCycle: 2, samplesPerActivity: 1, maxNewTokens: 256 },
     lora: { enabled: false },
     orchestration: { heartbeatTimeoutS: 10 },

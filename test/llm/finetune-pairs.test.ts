@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createFineTuneActivities, trainerJob } from '../../src/activities/finetune';
 import { buildConfig } from '../../src/core/config';
 import { sha256 } from '../../src/core/prompts';
+import { profileOf } from '../../src/corpus/checks';
 import { corpusAsOf } from '../../src/corpus/store';
 import { buildPairSet } from '../../src/llm/finetune-pairs';
 import { loadPromptTemplate } from '../../src/llm/prompt-files';
@@ -19,6 +20,8 @@ describe('fine-tuning pairs', () => {
   let db: TestDatabase;
   let artifacts: string;
   const template = loadPromptTemplate('design-v1');
+  // The demo's profile; a seed entry teaches only once it validated there.
+  const profile = profileOf(buildConfig('demo', {}));
 
   before(async () => {
     db = await createTestDatabase();
@@ -27,8 +30,13 @@ describe('fine-tuning pairs', () => {
     await insertRun(db.pool, 'run-a', {});
     await insertRun(db.pool, 'run-b', {});
     await insertRun(db.pool, 'run-empty', {});
-    await insertSeed(db.pool, 'SeedHigh', NET(16), 0.7);
-    await insertSeed(db.pool, 'SeedLow', NET(8), 0.3);
+    for (const [name, width, accuracy] of [['SeedHigh', 16, 0.7], ['SeedLow', 8, 0.3]] as const) {
+      const id = await insertSeed(db.pool, name, NET(width), accuracy);
+      await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $2, true)`, [id, profile]);
+    }
+    const failing = await insertSeed(db.pool, 'SeedFailsAtThisShape', NET(77), 0.9);
+    await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid, failure_class) VALUES ($1, $2, false, 'forward')`, [failing, profile]);
+    await insertSeed(db.pool, 'SeedNotChecked', NET(78), 0.9);
     await insertAdmitted(db.pool, 'run-a', 0, NET(40), 'PROMPT THAT MADE NET 40');
     await insertAdmitted(db.pool, 'run-a', 1, NET(41), 'PROMPT THAT MADE NET 41');
     await insertAdmitted(db.pool, 'run-b', 0, NET(99), 'OTHER RUN');
@@ -39,16 +47,19 @@ describe('fine-tuning pairs', () => {
     delete process.env.ARCHLOOP_ARTIFACTS;
   });
 
-  test('the corpus as of a cycle: seed + this run before the cycle, never another run', async () => {
-    const names = async (cycle: number) => (await corpusAsOf(db.pool, 'run-a', cycle)).map((row) => row.code.match(/Conv2d\(in_shape\[1\], (\d+)/)![1]);
-    assert.deepEqual(await names(0), ['16', '8']);
-    assert.deepEqual(await names(1), ['16', '8', '40']);
+  test('the corpus after a cycle: valid seed + this run up to and including the cycle, never another run', async () => {
+    const names = async (cycle: number) =>
+      (await corpusAsOf(db.pool, 'run-a', cycle, profile)).map((row) => row.code.match(/Conv2d\(in_shape\[1\], (\d+)/)![1]);
+    // Cycle n's admissions reach the fine-tune right after cycle n; seeds that failed, or were never checked, at this shape teach nothing.
+    assert.deepEqual(await names(0), ['16', '8', '40']);
+    assert.deepEqual(await names(1), ['16', '8', '40', '41']);
     assert.deepEqual(await names(2), ['16', '8', '40', '41']);
+    assert.deepEqual((await corpusAsOf(db.pool, 'run-a', 1, 'cifar10/3x32x32/params<=1/flops<=1')).length, 2, 'another profile: no seed checked there');
   });
 
   test('admitted entries keep the prompt that produced them; seed entries get the template for their dataset', async () => {
     const config = buildConfig('demo', {});
-    const set = buildPairSet(await corpusAsOf(db.pool, 'run-a', 2), config, template);
+    const set = buildPairSet(await corpusAsOf(db.pool, 'run-a', 2, profile), config, template);
     assert.equal(set.pairs.length, 4);
     const byWidth = (w: number) => set.pairs.find((p) => p.messages[1]!.content.includes(`in_shape[1], ${w}, 3`))!;
     assert.equal(byWidth(40).messages[0]!.content, 'PROMPT THAT MADE NET 40');
@@ -58,12 +69,12 @@ describe('fine-tuning pairs', () => {
     assert.deepEqual(byWidth(16).messages.map((m) => m.role), ['user', 'assistant']);
     assert.equal(set.dataHash, sha256(set.jsonl));
     assert.equal(set.jsonl.trim().split('\n').length, 4);
-    assert.deepEqual(buildPairSet(await corpusAsOf(db.pool, 'run-a', 2), config, template).dataHash, set.dataHash);
-    assert.notEqual(buildPairSet(await corpusAsOf(db.pool, 'run-a', 1), config, template).dataHash, set.dataHash);
+    assert.deepEqual(buildPairSet(await corpusAsOf(db.pool, 'run-a', 2, profile), config, template).dataHash, set.dataHash);
+    assert.notEqual(buildPairSet(await corpusAsOf(db.pool, 'run-a', 0, profile), config, template).dataHash, set.dataHash);
   });
 
   test('lora.maxPairs prefers this run (newest first), then seed by accuracy; maxSeqLen drops what would be cut', async () => {
-    const rows = await corpusAsOf(db.pool, 'run-a', 2);
+    const rows = await corpusAsOf(db.pool, 'run-a', 2, profile);
     const capped = buildPairSet(rows, buildConfig('demo', { lora: { maxPairs: 3 } }), template);
     assert.deepEqual(capped.pairs.map((p) => p.messages[1]!.content.match(/in_shape\[1\], (\d+)/)![1]), ['16', '40', '41']);
     assert.equal(capped.skippedOverCap, 1);

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { createSampleActivities } from '../../src/activities/sample';
+import { buildConfig } from '../../src/core/config';
+import { profileOf } from '../../src/corpus/checks';
 import type { SampleBatchInput } from '../../src/core/stages';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { apiError, startFakeServer, type FakeServer, type RecordedRequest, type ScriptedResponse } from './fake-server';
@@ -41,9 +43,12 @@ describe('sampleBatch', () => {
   before(async () => {
     db = await createTestDatabase();
     server = await startFakeServer(chatServer(['smollm2-135m-instruct']));
-    await insertSeed(db.pool, 'Good', NET(32), 0.62);
-    await insertSeed(db.pool, 'Weak', NET(4), 0.2);
-    await insertRun(db.pool, 'run-a', { llm: { baseUrl: server.url, maxRetries: 1 }, sampling: { maxNewTokens: 768 } });
+    for (const [name, width, accuracy] of [['Good', 32, 0.62], ['Weak', 4, 0.2]] as const) {
+      const id = await insertSeed(db.pool, name, NET(width), accuracy);
+      // Seeds teach only once they validated at the run's shape (src/corpus/checks.ts).
+      await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $2, true)`, [id, profileOf(buildConfig('demo', {}))]);
+    }
+    await insertRun(db.pool, 'run-a', { llm: { baseUrl: server.url, maxRetries: 1 }, sampling: { maxNewTokens: 768 }, prompt: { template: 'design-v1' } });
   });
   after(async () => {
     await server?.close();
@@ -90,8 +95,27 @@ describe('sampleBatch', () => {
     const refilled = await runActivity(activityEnv(), sampleBatch, { runId: 'run-a', cycle: 1, model: 'smollm2-135m-instruct', firstIndex: 0, count: 3 });
     assert.equal(server.requests.length, before + 1);
     assert.equal(server.requests.at(-1)!.body.n, 1);
+    // Sample 1 gets its own seed, never the one of sample 0, which is stored already.
+    assert.equal(server.requests.at(-1)!.body.seed, server.requests[0]!.body.seed + 1);
     assert.equal(refilled.candidateIds.length, 3);
     assert.deepEqual([refilled.candidateIds[0], refilled.candidateIds[2]], [ids[0], ids[2]]);
+  });
+
+  test('the design-v2 reply is prefilled: continued by the model, stored whole, the conversation kept', async () => {
+    await insertRun(db.pool, 'run-v2', { llm: { baseUrl: server.url, maxRetries: 1 }, prompt: { template: 'design-v2' } });
+    const before = server.requests.length;
+    await runActivity(activityEnv(), sampleBatch, { runId: 'run-v2', cycle: 1, model: 'smollm2-135m-instruct', firstIndex: 0, count: 2 });
+    const request = server.requests[before]!.body;
+    assert.deepEqual([request.continue_final_message, request.add_generation_prompt], [true, false]);
+    const reply = request.messages.at(-1);
+    assert.equal(reply.role, 'assistant');
+    assert.match(reply.content, /^```python\nimport torch[\s\S]*def supported_hyperparameters\(\):[\s\S]*num_classes = out_shape\[0\]\n$/);
+    const { rows } = await db.pool.query(
+      `SELECT c.completion, c.usage, p.messages FROM candidates c JOIN prompts p ON p.hash = c.prompt_hash WHERE run_id = 'run-v2' ORDER BY sample_index`,
+    );
+    assert.ok(rows[0].completion.startsWith(reply.content), 'the whole reply is stored, prefill first');
+    assert.equal(rows[0].usage.prefilledChars, reply.content.length);
+    assert.deepEqual(rows[0].messages.map((m: { role: string }) => m.role), ['user', 'assistant']);
   });
 
   test('an unreachable endpoint fails the activity retryably, naming the URL; nothing is stored', async () => {

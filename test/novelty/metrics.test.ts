@@ -57,6 +57,12 @@ test('cycle metrics count valid, trained, best, mean, share >= 40 %, admitted an
     validRate: 5 / 8,
     validRateLow: low,
     validRateHigh: high,
+    validAfterRepair: 5,
+    validAfterRepairRate: 5 / 8,
+    validAfterRepairLow: low,
+    validAfterRepairHigh: high,
+    repairs: 0,
+    infraFailed: 0,
     trained: 4,
     bestAccuracy: 0.5,
     meanAccuracy: (0.3 + 0.4 + 0.5 + 0.1) / 4,
@@ -65,6 +71,31 @@ test('cycle metrics count valid, trained, best, mean, share >= 40 %, admitted an
     totalTrainPrompts: 120,
     failureClasses: { syntax: 2, shape: 1, timeout: 1, duplicate: 1, 'low-accuracy': 1 },
   });
+});
+
+test('repairs: first attempts make the paper columns; a sample valid at any attempt counts after repair', () => {
+  const row = (sampleIndex: number, attempt: number, valid: boolean, accuracy: number | null, failureClass: string | null): CandidateOutcome => ({
+    sampleIndex,
+    attempt,
+    valid,
+    accuracy,
+    failureClass,
+    admitted: false,
+  });
+  const metrics = computeCycleMetrics(1, [
+    row(0, 0, true, 0.5, null),
+    row(1, 0, false, null, 'forward'),
+    row(1, 1, true, 0.4, null), // repaired
+    row(2, 0, false, null, 'syntax'),
+    row(2, 1, false, null, 'unchanged'),
+    row(2, 2, false, null, 'forward'),
+    row(3, 0, false, null, 'truncated'),
+    row(3, 1, false, null, 'infra-failed'),
+  ], 10);
+  assert.deepEqual([metrics.sampled, metrics.valid, metrics.validAfterRepair, metrics.repairs, metrics.infraFailed], [4, 1, 2, 4, 1]);
+  assert.deepEqual(metrics.failureClasses, { forward: 1, syntax: 1, truncated: 1 }, 'a sample keeps its first failure class');
+  assert.deepEqual([metrics.trained, metrics.bestAccuracy], [2, 0.5], 'repaired models train and count');
+  assert.deepEqual([metrics.validAfterRepairLow, metrics.validAfterRepairHigh], wilsonInterval(2, 4));
 });
 
 test('an empty cycle has zero rates and no accuracies', () => {
