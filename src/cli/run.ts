@@ -3,6 +3,7 @@ import type { SignalDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
 import { connectClient, runProgress, runUiUrl, startRun } from '../client/temporal';
 import { getPool } from '../db/pool';
+import { formatLearning, learningComparison } from '../core/learning';
 import { formatPaperTable } from '../core/paper-table';
 import { loadCycleMetrics } from '../db/run-metrics';
 import {
@@ -55,7 +56,9 @@ export function register(program: Command): void {
         const current = progress.currentCycle === null ? 'between cycles' : `cycle ${progress.currentCycle}`;
         console.log(`${progress.status}, ${current} of ${progress.totalCycles}, sampling from ${progress.model}`);
       }
-      console.log(formatPaperTable(await loadCycleMetrics(getPool(), runId)));
+      const metrics = await loadCycleMetrics(getPool(), runId);
+      console.log(formatPaperTable(metrics));
+      console.log(`\n${formatLearning(learningComparison(metrics))}`);
     });
 
   program

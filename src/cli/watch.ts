@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { connectClient, runUiUrl } from '../client/temporal';
 import { renderWatch, type WatchSnapshot } from '../client/watch-view';
 import { getPool } from '../db/pool';
+import { formatLearning, learningComparison } from '../core/learning';
 import { formatPaperTable } from '../core/paper-table';
 import { loadCycleMetrics } from '../db/run-metrics';
 import { cycleProgressQuery, cycleWorkflowId, progressQuery } from '../workflows/definitions';
@@ -23,6 +24,7 @@ async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
           .catch(() => null)
       : null;
   const pool = getPool();
+  const metrics = await loadCycleMetrics(pool, runId);
   const { rows } = await pool.query<{ seconds: number }>(
     `SELECT extract(epoch FROM finished_at - started_at)::float AS seconds FROM cycles
       WHERE run_id = $1 AND cycle > 0 AND finished_at IS NOT NULL ORDER BY cycle`,
@@ -33,7 +35,7 @@ async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
     workflowStatus: description.status.name,
     progress,
     cycle,
-    table: formatPaperTable(await loadCycleMetrics(pool, runId)),
+    table: `${formatPaperTable(metrics)}\n\n${formatLearning(learningComparison(metrics))}`,
     cycleSeconds: rows.map((r) => r.seconds),
     uiUrl: runUiUrl(runId),
   };

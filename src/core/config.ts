@@ -82,6 +82,12 @@ export const SamplingConfig = z.strictObject({
   repair: z.enum(['feedback', 'resample', 'none']).default('feedback'),
   /** Further attempts per candidate after its first (0 = no repair). */
   repairAttempts: z.number().int().min(0).max(10).default(2),
+  /**
+   * Cycle 0 samples this many programs from the base model, before any fine-tune, with
+   * cycle 1's prompt, and validates them (no repair, no training): the baseline that
+   * shows whether fine-tuning made the model a better designer.
+   */
+  baselineSamples: z.number().int().nonnegative().default(0),
 });
 
 export const PromptConfig = z.strictObject({

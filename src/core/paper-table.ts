@@ -6,7 +6,8 @@
 import { wilsonInterval } from './metrics';
 import type { CycleMetrics } from './stages';
 
-export const PAPER_COLUMNS = ['Cycle', 'Valid %', 'Best %', 'Mean %', '≥40 %', 'Unique', 'Total train prompts'] as const;
+/** The paper's seven columns, then what archloop adds: validity after repair from errors. */
+export const PAPER_COLUMNS = ['Cycle', 'Valid %', 'Best %', 'Mean %', '≥40 %', 'Unique', 'Total train prompts', 'After repair %'] as const;
 
 export interface PaperRow {
   cycle: string;
@@ -15,6 +16,8 @@ export interface PaperRow {
   validRate: number;
   validRateLow: number;
   validRateHigh: number;
+  validAfterRepair: number;
+  validAfterRepairRate: number;
   bestAccuracy: number | null;
   meanAccuracy: number | null;
   shareAbove40: number | null;
@@ -24,12 +27,15 @@ export interface PaperRow {
 
 function rowOf(metrics: CycleMetrics): PaperRow {
   return {
-    cycle: String(metrics.cycle),
+    // Cycle 0 is the base model's baseline, before any fine-tune.
+    cycle: metrics.cycle === 0 ? '0 (base)' : String(metrics.cycle),
     sampled: metrics.sampled,
     valid: metrics.valid,
     validRate: metrics.validRate,
     validRateLow: metrics.validRateLow,
     validRateHigh: metrics.validRateHigh,
+    validAfterRepair: metrics.validAfterRepair,
+    validAfterRepairRate: metrics.validAfterRepairRate,
     bestAccuracy: metrics.bestAccuracy,
     meanAccuracy: metrics.meanAccuracy,
     shareAbove40: metrics.shareAbove40,
@@ -42,6 +48,7 @@ function rowOf(metrics: CycleMetrics): PaperRow {
 export function pooledRow(cycles: readonly CycleMetrics[]): PaperRow {
   const sampled = sum(cycles.map((c) => c.sampled));
   const valid = sum(cycles.map((c) => c.valid));
+  const validAfterRepair = sum(cycles.map((c) => c.validAfterRepair));
   const withAccuracy = cycles.filter((c) => c.trained > 0 && c.meanAccuracy !== null);
   const trained = sum(withAccuracy.map((c) => c.trained));
   const weighted = (pick: (c: CycleMetrics) => number | null) =>
@@ -55,6 +62,8 @@ export function pooledRow(cycles: readonly CycleMetrics[]): PaperRow {
     validRate: sampled ? valid / sampled : 0,
     validRateLow: low,
     validRateHigh: high,
+    validAfterRepair,
+    validAfterRepairRate: sampled ? validAfterRepair / sampled : 0,
     bestAccuracy: bests.length ? Math.max(...bests) : null,
     meanAccuracy: weighted((c) => c.meanAccuracy),
     shareAbove40: weighted((c) => c.shareAbove40),
@@ -63,9 +72,11 @@ export function pooledRow(cycles: readonly CycleMetrics[]): PaperRow {
   };
 }
 
+/** One row per cycle, then the pooled row over the loop's cycles (the baseline is not one of them). */
 export function paperRows(cycles: readonly CycleMetrics[]): PaperRow[] {
   const ordered = [...cycles].sort((a, b) => a.cycle - b.cycle);
-  return ordered.length ? [...ordered.map(rowOf), pooledRow(ordered)] : [];
+  const loop = ordered.filter((c) => c.cycle > 0);
+  return ordered.length ? [...ordered.map(rowOf), ...(loop.length ? [pooledRow(loop)] : [])] : [];
 }
 
 const percent = (value: number | null) => (value === null ? '—' : (value * 100).toFixed(2));
@@ -82,6 +93,7 @@ function cells(row: PaperRow): string[] {
     percent(row.shareAbove40),
     String(row.unique),
     String(row.totalTrainPrompts),
+    row.sampled ? (row.validAfterRepairRate * 100).toFixed(1) : '—',
   ];
 }
 

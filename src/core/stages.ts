@@ -35,6 +35,8 @@ export const SampleBatchInput = CycleRef.extend({
   model: z.string().min(1),
   firstIndex: z.number().int().nonnegative(),
   count: z.number().int().positive(),
+  /** Render the prompt as this cycle would (cycle 0's baseline uses cycle 1's prompt). */
+  promptCycle: z.number().int().positive().optional(),
 });
 export type SampleBatchInput = z.infer<typeof SampleBatchInput>;
 

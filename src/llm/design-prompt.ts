@@ -11,18 +11,21 @@ export interface BatchKey {
   runId: string;
   cycle: number;
   firstIndex: number;
+  /** The cycle whose prompt to render (default: `cycle`). */
+  promptCycle?: number;
 }
 
 export async function buildDesignPrompt(db: Queryable, config: RunConfig, batch: BatchKey): Promise<RenderedPrompt> {
   const template = loadPromptTemplate(config.prompt.template);
   let reference: ReferenceArchitecture | undefined;
   if (config.prompt.includeReference) {
+    const cycle = batch.promptCycle ?? batch.cycle;
     const row = await pickReference(db, {
       runId: batch.runId,
-      cycle: batch.cycle,
+      cycle,
       minAccuracy: config.prompt.referenceMinAccuracy,
       maxChars: config.prompt.referenceMaxChars,
-      key: `${batch.runId}/${batch.cycle}/${batch.firstIndex}`,
+      key: `${batch.runId}/${cycle}/${batch.firstIndex}`,
       profile: profileOf(config),
     });
     if (row) {

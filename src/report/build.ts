@@ -16,7 +16,8 @@ import { loadReportData, type ArchitectureRow, type RunRow } from './load';
 import { loadDotRenderer, svgToPng, vegaLiteToSvg, type DotRenderer } from './render';
 import { accuracyPoints, failureCounts } from './series';
 import { inlineSvg } from './svg';
-import { buildCycleTable, percent, summarize, TABLE_COLUMNS, tableToCsv } from './table';
+import { learningComparison } from '../core/learning';
+import { buildCycleTable, cycleMetricsOf, percent, summarize, TABLE_COLUMNS, tableToCsv } from './table';
 
 export interface ReportOptions {
   /** How many top architectures to show (by accuracy). */
@@ -113,6 +114,7 @@ export async function buildReport(db: Queryable, runId: string, outDir: string, 
   const now = options.now ?? new Date();
   const data = await loadReportData(db, runId, options.top ?? 8);
   const rows = buildCycleTable(data.cycles, data.outcomes);
+  const learning = learningComparison(cycleMetricsOf(data.cycles, data.outcomes).map((c) => c.metrics));
   const cycles = new Set(rows.map((row) => row.cycle));
   const summary = summarize(rows);
   const out = new OutputDir(path.resolve(outDir));
@@ -130,13 +132,13 @@ export async function buildReport(db: Queryable, runId: string, outDir: string, 
     json: await out.write(
       'table.json',
       JSON.stringify(
-        { runId, generatedAt: now.toISOString(), columns: TABLE_COLUMNS.map((column) => ({ ...column })), summary, rows },
+        { runId, generatedAt: now.toISOString(), columns: TABLE_COLUMNS.map((column) => ({ ...column })), summary, learning, rows },
         null,
         2,
       ) + '\n',
     ),
   };
-  const page = renderPage({ run: runInfo(data.run), generatedAt: now, summary, rows, figures, architectures, files });
+  const page = renderPage({ run: runInfo(data.run), generatedAt: now, summary, learning, rows, figures, architectures, files });
   await out.write('index.html', page);
   return { indexPath: path.join(out.root, 'index.html'), files: out.written };
 }

@@ -4,8 +4,9 @@
  * ones to the files written beside it, so the page opens offline from any directory.
  */
 import { escapeHtml as esc, formatCount, formatPct } from './format';
+import { formatRate, type LearningComparison, type Verdict } from '../core/learning';
 import type { CycleTableRow, RunSummary } from './table';
-import { TABLE_COLUMNS } from './table';
+import { percent, TABLE_COLUMNS } from './table';
 
 export interface RunInfo {
   id: string;
@@ -47,6 +48,7 @@ export interface PageModel {
   run: RunInfo;
   generatedAt: Date;
   summary: RunSummary;
+  learning: LearningComparison;
   rows: CycleTableRow[];
   figures: FigureView[];
   architectures: ArchitectureView[];
@@ -109,6 +111,27 @@ ${stat('Novel architectures admitted', String(s.admitted), `${s.cycles} cycles`)
 </div>`;
 }
 
+const VERDICTS: Record<Verdict, string> = {
+  better: 'better: the 95 % intervals do not overlap',
+  worse: 'worse: the 95 % intervals do not overlap',
+  'not distinguishable': 'not distinguishable: the 95 % intervals overlap (more samples would tell)',
+  'not measured': 'not measured',
+};
+
+function renderLearning(comparison: LearningComparison): string {
+  if (comparison.points.length === 0) return '<p class="meta">Nothing measured yet: the first cycle has not finished.</p>';
+  const rows = comparison.points
+    .map((p) => `<tr data-cycle="${p.cycle}"><td>${esc(p.label)}</td><td>${esc(formatRate(p.validFirst))}</td><td>${esc(formatRate(p.validAfterRepair))}</td><td>${p.meanAccuracy === null ? '—' : formatPct(percent(p.meanAccuracy))}</td></tr>`)
+    .join('\n');
+  return `<table class="learning" id="learning">
+<thead><tr><th>model</th><th>valid at the first attempt (95 % CI)</th><th>valid after repair (95 % CI)</th><th>mean accuracy</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+<p class="meta" id="verdicts">Seed fine-tune against the base model: ${esc(VERDICTS[comparison.seedVsBase])}. Last cycle against cycle 1: ${esc(VERDICTS[comparison.lastVsFirst])}.</p>`;
+}
+
 function renderFigure(figure: FigureView): string {
   const note = figure.empty ? ' — no data yet' : '';
   return `<figure class="chart" id="fig-${esc(figure.name)}" data-chart="${esc(figure.name)}">
@@ -150,6 +173,7 @@ export function renderPage(model: PageModel): string {
 <h1>${esc(run.name)}</h1>
 <p class="meta"><span>run <code>${esc(run.id)}</code></span><span>preset ${esc(run.preset)}</span><span>status ${esc(run.status)}</span><span>dataset ${esc(run.dataset ?? '—')}</span><span>model ${esc(run.model ?? '—')}</span><span>started ${esc(run.createdAt.toISOString())}</span>${run.finishedAt ? `<span>finished ${esc(run.finishedAt.toISOString())}</span>` : ''}<span>report generated ${esc(model.generatedAt.toISOString())}</span></p>
 <h2>Did it learn?</h2>
+${renderLearning(model.learning)}
 ${renderSummary(model.summary)}
 <h2>Per-cycle results</h2>
 ${renderTable(model.rows)}

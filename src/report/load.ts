@@ -37,6 +37,8 @@ export type CycleRow = z.infer<typeof CycleRow>;
 export const OutcomeRow = z.object({
   cycle: z.number().int(),
   status: z.string(),
+  sample_index: z.number().int(),
+  attempt: z.number().int(),
   valid: z.boolean().nullable(),
   novel: z.boolean().nullable(),
   admitted: z.boolean(),
@@ -85,8 +87,8 @@ export async function loadReportData(db: Queryable, runId: string, topCount: num
     [runId],
   );
   const outcomes = await db.query(
-    `SELECT cycle, status, valid, novel, admitted, failure_class, accuracy
-       FROM candidates WHERE run_id = $1 ORDER BY cycle, sample_index`,
+    `SELECT cycle, sample_index, attempt, status, valid, novel, admitted, failure_class, accuracy
+       FROM candidates WHERE run_id = $1 ORDER BY cycle, sample_index, attempt`,
     [runId],
   );
   // Top by accuracy among valid, trained candidates; ties go to the earlier one.

@@ -13,6 +13,8 @@ export interface CycleTableRow {
   validPct: number;
   validLowPct: number;
   validHighPct: number;
+  /** Samples valid at any attempt (repair from errors). */
+  validAfterRepairPct: number;
   bestPct: number | null;
   meanPct: number | null;
   above40Pct: number | null;
@@ -35,7 +37,14 @@ export function percent(fraction: number | null): number | null {
 export function outcomesToMetrics(cycle: CycleRow, outcomes: readonly OutcomeRow[]): CycleMetrics {
   const own = outcomes
     .filter((o) => o.cycle === cycle.cycle)
-    .map((o) => ({ valid: o.valid === true, accuracy: o.accuracy, failureClass: o.failure_class, admitted: o.admitted }));
+    .map((o) => ({
+      sampleIndex: o.sample_index,
+      attempt: o.attempt,
+      valid: o.valid === true,
+      accuracy: o.accuracy,
+      failureClass: o.failure_class,
+      admitted: o.admitted,
+    }));
   return computeCycleMetrics(cycle.cycle, own, cycle.corpus_size);
 }
 
@@ -45,6 +54,7 @@ export function tableRow(metrics: CycleMetrics, finished: boolean): CycleTableRo
     validPct: percent(metrics.validRate),
     validLowPct: percent(metrics.validRateLow),
     validHighPct: percent(metrics.validRateHigh),
+    validAfterRepairPct: percent(metrics.validAfterRepairRate),
     bestPct: percent(metrics.bestAccuracy),
     meanPct: percent(metrics.meanAccuracy),
     above40Pct: percent(metrics.shareAbove40),
@@ -57,10 +67,15 @@ export function tableRow(metrics: CycleMetrics, finished: boolean): CycleTableRo
   };
 }
 
-/** One row per cycle that sampled anything (cycle 0, the seed fine-tune, samples nothing). */
+/** Each cycle's metrics: stored once it finished, computed from its rows so far while it runs. */
+export function cycleMetricsOf(cycles: readonly CycleRow[], outcomes: readonly OutcomeRow[]): Array<{ metrics: CycleMetrics; finished: boolean }> {
+  return cycles.map((cycle) => (cycle.metrics ? { metrics: cycle.metrics, finished: true } : { metrics: outcomesToMetrics(cycle, outcomes), finished: false }));
+}
+
+/** One row per cycle that sampled anything (cycle 0 only when it sampled the base model's baseline). */
 export function buildCycleTable(cycles: readonly CycleRow[], outcomes: readonly OutcomeRow[]): CycleTableRow[] {
-  return cycles
-    .map((cycle) => (cycle.metrics ? tableRow(cycle.metrics, true) : tableRow(outcomesToMetrics(cycle, outcomes), false)))
+  return cycleMetricsOf(cycles, outcomes)
+    .map(({ metrics, finished }) => tableRow(metrics, finished))
     .filter((row) => row.sampled > 0);
 }
 
@@ -81,7 +96,9 @@ export interface RunSummary {
   admitted: number;
 }
 
-export function summarize(rows: readonly CycleTableRow[]): RunSummary {
+/** The run over its loop cycles (cycle 0's baseline is the base model, not the loop). */
+export function summarize(allRows: readonly CycleTableRow[]): RunSummary {
+  const rows = allRows.filter((row) => row.cycle > 0);
   const sampled = rows.reduce((sum, row) => sum + row.sampled, 0);
   const valid = rows.reduce((sum, row) => sum + row.valid, 0);
   const [low, high] = wilsonInterval(valid, sampled);
@@ -114,6 +131,7 @@ export const TABLE_COLUMNS: ReadonlyArray<{ key: keyof CycleTableRow; title: str
   { key: 'above40Pct', title: '≥40 %' },
   { key: 'unique', title: 'Unique' },
   { key: 'totalTrainPrompts', title: 'Total train prompts' },
+  { key: 'validAfterRepairPct', title: 'Valid after repair %' },
   { key: 'validLowPct', title: 'Valid 95 % CI low' },
   { key: 'validHighPct', title: 'Valid 95 % CI high' },
   { key: 'sampled', title: 'Sampled' },

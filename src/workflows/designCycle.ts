@@ -46,7 +46,7 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
   const progress: CycleProgress = {
     cycle,
     stage: 'starting',
-    target: cycle === 0 ? 0 : config.sampling.samplesPerCycle,
+    target: cycle === 0 ? config.sampling.baselineSamples : config.sampling.samplesPerCycle,
     sampled: 0,
     validated: 0,
     valid: 0,
@@ -159,6 +159,36 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
     progress.admitted = selection.admitted;
   }
 
+  // The baseline: what the base model writes, before any fine-tune, on cycle 1's prompt.
+  const baseline = cycle === 0 && config.sampling.baselineSamples > 0 && patched('baseline-before-seed-fine-tune');
+  if (baseline) {
+    enter('sampling', `baseline: ${progress.target} programs from the base model ${input.model}`);
+    const batches = sampleBatches(config.sampling.baselineSamples, config.sampling.samplesPerActivity);
+    const ids = await Promise.all(
+      batches.map(async ([firstIndex, count]) => {
+        const result = await acts.sample.sampleBatch.executeWithOptions(
+          { summary: `baseline sample #${firstIndex}–${firstIndex + count - 1} from ${input.model}` },
+          [{ runId, cycle, model: input.model, firstIndex, count, promptCycle: 1 }],
+        );
+        progress.sampled += result.candidateIds.length;
+        return result.candidateIds;
+      }),
+    );
+    enter('evaluating', `validating ${progress.sampled} baseline programs (first attempt only)`);
+    await Promise.all(
+      ids.flat().map(async (candidateId) => {
+        try {
+          const validation = await acts.validate.validateCandidate.executeWithOptions({ summary: `validate baseline candidate ${candidateId}` }, [{ candidateId }]);
+          progress.validated += 1;
+          if (validation.valid) progress.valid += 1;
+        } catch (error) {
+          const failure = infraFailure('validate', error);
+          await acts.bookkeeping.markInfraFailed({ candidateId, ...failure });
+        }
+      }),
+    );
+  }
+
   let nextModel = input.model;
   let adapterId = input.adapterId;
   if (config.lora.enabled && (cycle > 0 || config.lora.seedFineTune)) {
@@ -176,8 +206,8 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
   }
   enter('metrics', 'computing metrics');
   const computed = await acts.bookkeeping.finishCycle({ runId, cycle });
-  // Cycle 0 samples nothing: it has no row in the paper's table.
-  const metrics: CycleMetrics | null = cycle > 0 ? computed : null;
+  // Cycle 0 has a row only when it sampled a baseline.
+  const metrics: CycleMetrics | null = cycle > 0 || baseline ? computed : null;
   enter('done', metrics ? `done: ${metrics.valid}/${metrics.sampled} valid, ${metrics.admitted} admitted` : 'done');
   return { cycle, metrics, nextModel, adapterId };
 }

@@ -9,6 +9,7 @@ function row(cycle: number, over: Partial<CycleTableRow> = {}): CycleTableRow {
     validPct: 50,
     validLowPct: 30,
     validHighPct: 70,
+    validAfterRepairPct: 60,
     bestPct: 60,
     meanPct: 40,
     above40Pct: 50,

@@ -192,6 +192,6 @@ describe('report', () => {
     assert.match(html, /No valid, trained candidate yet/);
     assert.doesNotMatch(html, /Failure classes per cycle — no data yet/);
     // Total train prompts: the seed corpus the fake run put in this database (shared by every run).
-    assert.equal(readFileSync(path.join(out, 'table.csv'), 'utf8').split('\r\n')[1], `1,0,,,,0,${SEED_CORPUS},0,65.76,2,0,0,false`);
+    assert.equal(readFileSync(path.join(out, 'table.csv'), 'utf8').split('\r\n')[1], `1,0,,,,0,${SEED_CORPUS},0,0,65.76,2,0,0,false`);
   });
 });

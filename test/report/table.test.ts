@@ -5,8 +5,9 @@ import type { CycleRow, OutcomeRow } from '../../src/report/load';
 import { accuracyPoints, failureCounts } from '../../src/report/series';
 import { buildCycleTable, csvField, percent, summarize, TABLE_COLUMNS, tableToCsv } from '../../src/report/table';
 
+let nextIndex = 0;
 function outcome(cycle: number, over: Partial<OutcomeRow> = {}): OutcomeRow {
-  return { cycle, status: 'trained', valid: true, novel: null, admitted: false, failure_class: null, accuracy: 0.5, ...over };
+  return { cycle, sample_index: nextIndex++, attempt: 0, status: 'trained', valid: true, novel: null, admitted: false, failure_class: null, accuracy: 0.5, ...over };
 }
 
 const outcomes: OutcomeRow[] = [
@@ -87,7 +88,7 @@ describe('CSV', () => {
     assert.equal(lines[0], TABLE_COLUMNS.map((c) => c.title).join(','));
     assert.ok(lines[0]!.startsWith('Cycle,Valid %,Best %,Mean %,≥40 %,Unique,Total train prompts,'));
     assert.equal(lines.length, rows.length + 2); // header, rows, trailing empty string after the last CRLF
-    assert.equal(lines[2], '2,0,,,,0,7,0,79.35,1,0,0,false');
+    assert.equal(lines[2], '2,0,,,,0,7,0,0,79.35,1,0,0,false');
   });
 });
 

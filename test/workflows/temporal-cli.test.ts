@@ -41,6 +41,6 @@ test('`temporal workflow start --type designRun` starts a run that the worker ex
   });
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.completed.map((c) => c.cycle), [1]);
-  const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM candidates WHERE run_id = $1', [runId]);
+  const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM candidates WHERE run_id = $1 AND attempt = 0', [runId]);
   assert.equal(rows[0].n, 6);
 });
