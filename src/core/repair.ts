@@ -70,6 +70,7 @@ const RULES: Record<string, Rule[]> = {
     { test: /__init__/, advice: () => 'Write `def __init__(self, in_shape, out_shape, prm, device):` exactly, and call `super().__init__()` first.' },
     { test: /lacks method\(s\): (.+)$/, advice: (m) => `Add the missing method(s) ${m[1]} to class Net: forward(self, x), train_setup(self, prm) and learn(self, train_data).` },
     { test: /not a subclass of torch\.nn\.Module/, advice: () => 'Net must be declared as `class Net(nn.Module)`.' },
+    { test: /module-level example code/, advice: () => 'Delete the example code after the classes (e.g. `model = Net(...)`, `print(...)`): the file must only define supported_hyperparameters, Net and its helpers.' },
   ],
   forward: [
     {

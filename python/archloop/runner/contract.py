@@ -52,6 +52,25 @@ def _init_accepts_contract(init: ast.FunctionDef) -> bool:
     return all(name in named for name in INIT_PARAMS) or args.kwarg is not None
 
 
+def _is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (never true for the candidate, which is not run as a script)."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
+
+
+def example_usage(tree: ast.Module) -> ast.stmt | None:
+    """A module-level statement that builds a Net (`net = Net(...)`, `print(Net(...))`): example
+    code small models append, which runs at import with made-up arguments."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)) or _is_main_guard(node):
+            continue
+        if any(isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "Net" for sub in ast.walk(node)):
+            return node
+    return None
+
+
 def check(tree: ast.Module) -> None:
     fail = lambda message: CandidateFailure(FailureClass.CONTRACT, message, "contract")  # noqa: E731
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
@@ -68,6 +87,10 @@ def check(tree: ast.Module) -> None:
     missing = [name for name in REQUIRED_METHODS if name not in methods]
     if missing:
         raise fail(f"class Net lacks method(s): {', '.join(missing)}")
+    usage = example_usage(tree)
+    if usage is not None:
+        text = ast.unparse(usage).splitlines()[0][:120]
+        raise fail(f"module-level example code runs at import: delete it (line {usage.lineno}: {text})")
 
 
 def check_source(code: str) -> ast.Module:

@@ -65,3 +65,29 @@ def test_exception_classification():
             raise ValueError("wrapped") from inner
     except ValueError as outer:
         assert classify_exception(outer, FailureClass.FORWARD) is FailureClass.OOM
+
+
+def test_module_level_example_code_is_a_contract_failure_naming_the_line():
+    guarded = SIMPLE + "\nif __name__ == '__main__':\n    net = Net((1, 3, 32, 32), (10,), {}, 'cpu')\n"
+    check_source(guarded)  # never runs: the candidate is imported, not executed as a script
+    with pytest.raises(CandidateFailure) as caught:
+        check_source(guarded + "model = Net((1, 3, 32, 32), (10,), {}, 'cpu')\nprint(model)\n")
+    assert caught.value.failure_class is FailureClass.CONTRACT
+    lineno = len(guarded.splitlines()) + 1
+    assert f"module-level example code runs at import: delete it (line {lineno}: model = Net(" in caught.value.message
+
+
+def test_runtime_errors_name_the_candidate_line():
+    from archloop.runner.failures import describe_exception
+
+    code = "def build():\n    return [1, 2][5]\n"
+    namespace: dict = {}
+    exec(compile(code, "/job/candidate.py", "exec"), namespace)
+    try:
+        namespace["build"]()
+    except IndexError as error:
+        message = describe_exception(error)
+    assert message.startswith("IndexError: list index out of range")
+    assert message.endswith("(line 2: )") or message.endswith("(line 2: return [1, 2][5])")
+    long = describe_exception(ValueError("x" * 5000), limit=100)
+    assert len(long) <= 100
