@@ -8,6 +8,8 @@ bash scripts/setup.sh
 export ARCHLOOP_HOME="$PWD/.archloop/test"
 # Tests use the smallest embedded model: they check the machinery, not design quality.
 export ARCHLOOP_LLM_MODEL="${ARCHLOOP_TEST_LLM_MODEL:-smollm2-135m-instruct}"
+# Seed adapters trained by tests stay with the tests, not in the machine's cache.
+export ARCHLOOP_SEED_CACHE="$ARCHLOOP_HOME/seed-adapters"
 unset DATABASE_URL TEMPORAL_ADDRESS ARCHLOOP_LLM_URL
 bin/archloop services up --only postgres,temporal,llm
 trap 'bin/archloop services down >/dev/null 2>&1 || true' EXIT

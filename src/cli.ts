@@ -9,6 +9,7 @@ import { closePool } from './db/pool';
 import { register as registerCorpus } from './cli/corpus';
 import { register as registerNovelty } from './cli/novelty';
 import { register as registerPreflight } from './cli/preflight';
+import { register as registerSeedAdapter } from './cli/seed-adapter';
 import { register as registerReport } from './cli/report';
 import { register as registerRun } from './cli/run';
 import { register as registerServices } from './cli/services';
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .description('a durable closed loop in which a code LLM designs neural networks')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus, registerValidate, registerPreflight]) register(program);
+  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus, registerValidate, registerPreflight, registerSeedAdapter]) register(program);
   return program;
 }
 

@@ -4,6 +4,7 @@
  * so a user can point archloop at a shared Postgres, Temporal cluster or LLM server.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -26,6 +27,15 @@ export function stateDir(): string {
 
 export function artifactsDir(): string {
   return path.resolve(process.env.ARCHLOOP_ARTIFACTS ?? path.join(stateDir(), 'artifacts'));
+}
+
+/**
+ * Model files shared by every checkout on the machine (python/archloop/llm/weights.py writes
+ * here too): GGUF weights, their float checkpoints for training, cached seed adapters.
+ */
+export function modelsCacheDir(): string {
+  const cache = process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
+  return path.resolve(process.env.ARCHLOOP_MODELS ?? path.join(cache, 'archloop', 'models'));
 }
 
 /** The Python interpreter of the repo's virtual environment (override: ARCHLOOP_PYTHON). */

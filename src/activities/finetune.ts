@@ -4,7 +4,7 @@
  * trainer there, heartbeats its step and loss, and records the adapter row. A retry
  * reruns the same job in the same outputDir, so the trainer resumes from its checkpoint.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
@@ -18,28 +18,11 @@ import { adapterById, markAdapterReady, upsertTrainingAdapter, type AdapterRow }
 import { cycleDir, resolveBaseModel } from '../llm/artifacts';
 import { buildPairSet, type PairSet } from '../llm/finetune-pairs';
 import { loadPromptTemplate } from '../llm/prompt-files';
-import { runTrainer, TrainerCrash, TrainerError, TrainerJob, type ProgressEvent } from '../llm/trainer';
+import { seedAdapter, trainerJob } from '../llm/seed-adapter';
+import { runTrainer, TrainerCrash, TrainerError, type ProgressEvent } from '../llm/trainer';
 import type { GpuActivities } from './contract';
 
-export function trainerJob(config: RunConfig, files: { baseModel: string; pairsFile: string; outputDir: string; previousAdapter: string | null }): TrainerJob {
-  const { lora } = config;
-  return TrainerJob.parse({
-    ...files,
-    r: lora.r,
-    alpha: lora.alpha,
-    dropout: lora.dropout,
-    targetModules: lora.targetModules,
-    lr: lora.lr,
-    epochs: lora.epochs,
-    batchSize: lora.batchSize,
-    maxSeqLen: lora.maxSeqLen,
-    checkpointEvery: lora.checkpointEvery,
-    bf16: lora.bf16,
-    load4bit: lora.load4bit,
-    seed: lora.seed,
-    maxSteps: lora.maxSteps,
-  });
-}
+export { trainerJob } from '../llm/seed-adapter';
 
 /** Writes via a temp file and rename, so a crash never leaves half a file behind. */
 function writeAtomic(file: string, text: string): void {
@@ -61,6 +44,51 @@ async function previousAdapterPath(pool: pg.Pool, id: number | null): Promise<st
     throw ApplicationFailure.nonRetryable(`previous adapter ${id} ${previous ? 'never finished training' : 'does not exist'}`, 'missing-previous-adapter');
   }
   return previous.path;
+}
+
+/**
+ * Cycle 0 from the per-machine cache (src/llm/seed-adapter.ts): trained there once, then
+ * copied into the run's artifacts, where the serving endpoint may load it from.
+ */
+async function cachedSeedFineTune(
+  pool: pg.Pool,
+  ctx: { config: RunConfig; baseModel: string; set: PairSet; adapter: AdapterRow; dir: string; pairsFile: string; runId: string },
+): Promise<FineTuneResult> {
+  const { set, adapter } = ctx;
+  let last: ProgressEvent | undefined;
+  const stop = keepAlive(() => ({ phase: last ? 'training the seed adapter' : 'starting', ...last }));
+  try {
+    const seed = await seedAdapter(ctx.config, ctx.baseModel, set, {
+      signal: cancellationSignal(),
+      onProgress: (progress) => {
+        last = progress;
+        Context.current().heartbeat({ phase: 'training the seed adapter', ...progress });
+      },
+    });
+    const target = path.join(ctx.dir, 'lora', 'adapter');
+    rmSync(target, { recursive: true, force: true });
+    cpSync(seed.adapterDir, target, { recursive: true });
+    const manifest = {
+      steps: seed.done.steps,
+      finalLoss: seed.done.finalLoss,
+      pairs: set.pairs.length,
+      corpusEntries: set.entryIds.length,
+      skippedTooLong: set.skippedTooLong,
+      skippedOverCap: set.skippedOverCap,
+      dataHash: set.dataHash,
+      pairsFile: ctx.pairsFile,
+      seedCache: { key: seed.key, dir: path.dirname(path.dirname(seed.adapterDir)), reused: seed.cached },
+      trainer: seed.done.manifest,
+    };
+    await markAdapterReady(pool, adapter.id, target, manifest);
+    log.info('seed adapter ready', { runId: ctx.runId, adapterId: adapter.id, steps: seed.done.steps, reused: seed.cached, key: seed.key });
+    return { adapterId: adapter.id, steps: seed.done.steps, finalLoss: seed.done.finalLoss, pairs: set.pairs.length };
+  } catch (error) {
+    if (error instanceof TrainerError) throw ApplicationFailure.nonRetryable(error.message, error.errorClass);
+    throw error;
+  } finally {
+    stop();
+  }
 }
 
 export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActivities, 'fineTuneLora'> {
@@ -97,6 +125,9 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
 
       mkdirSync(dir, { recursive: true });
       writeAtomic(pairsFile, set.jsonl);
+      if (cycle === 0 && config.lora.seedCache) {
+        return await cachedSeedFineTune(pool, { config, baseModel, set, adapter, dir, pairsFile, runId });
+      }
       const previousAdapter = await previousAdapterPath(pool, input.previousAdapterId);
       writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir, previousAdapter }), null, 2)}\n`);
       log.info('fine-tuning', { runId, cycle, pairs: set.pairs.length, dataHash: set.dataHash, skippedTooLong: set.skippedTooLong, jobFile });

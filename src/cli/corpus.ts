@@ -1,8 +1,27 @@
 /** `archloop corpus import-lemur [--limit N] [--wheel PATH]`: seeds the corpus from LEMUR. */
 import { InvalidArgumentError, type Command } from 'commander';
+import { checkSeeds } from '../corpus/check-seeds';
+import { describeSummary } from '../corpus/checks';
 import { importLemur } from '../corpus/lemur';
 import { ensureLemurWheel, LEMUR_VERSION } from '../corpus/wheel-fetch';
 import { closePool, getPool } from '../db/pool';
+import { loadRunConfig } from './config-file';
+
+/** Validates the seed entries not yet checked at a preset's shape and budget, with progress. */
+async function checkAt(preset: string, configFile: string | undefined): Promise<void> {
+  const config = loadRunConfig(preset, configFile);
+  let last = 0;
+  const summary = await checkSeeds(getPool(), config, {
+    onProgress: (done, total, name) => {
+      if (done === total || Date.now() - last > 5000) {
+        last = Date.now();
+        console.error(`checked ${done}/${total} seed entries at the ${preset} shape (last: ${name ?? '?'})`);
+      }
+    },
+  });
+  console.log(describeSummary(summary));
+  if (summary.kept === 0) process.exitCode = 1;
+}
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -18,7 +37,9 @@ export function register(program: Command): void {
     .option('--limit <n>', 'import at most N architectures (first by name)', positiveInt)
     .option('--max-chars <n>', 'skip programs longer than N characters', positiveInt)
     .option('--wheel <path>', 'use this nn-dataset wheel instead of downloading the pinned one with pip')
-    .action(async (options: { limit?: number; maxChars?: number; wheel?: string }) => {
+    .option('--check <preset>', 'then validate the new entries at this preset\'s input shape and budget')
+    .option('--config <file.json>', 'with --check: JSON overrides of the preset')
+    .action(async (options: { limit?: number; maxChars?: number; wheel?: string; check?: string; config?: string }) => {
       const log = (line: string) => console.error(line);
       try {
         const wheel = options.wheel ?? (await ensureLemurWheel(undefined, log));
@@ -36,6 +57,20 @@ export function register(program: Command): void {
               `${badStats} with unreadable statistics, ${tooLong} longer than --max-chars`,
           );
         }
+        if (options.check) await checkAt(options.check, options.config);
+      } finally {
+        await closePool();
+      }
+    });
+
+  corpus
+    .command('check')
+    .description("validate the seed entries at a preset's input shape and budget (once per entry and shape); only those that pass teach")
+    .option('--preset <name>', 'demo | paper', 'demo')
+    .option('--config <file.json>', 'JSON overrides of the preset')
+    .action(async (options: { preset: string; config?: string }) => {
+      try {
+        await checkAt(options.preset, options.config);
       } finally {
         await closePool();
       }

@@ -157,6 +157,13 @@ export const LoraConfig = z.strictObject({
   maxPairs: z.number().int().nonnegative().default(0),
   /** Cap on optimizer steps per fine-tune (0 = epochs decide). */
   maxSteps: z.number().int().nonnegative().default(0),
+  /** Cap on the seed fine-tune's (cycle 0) steps instead of maxSteps (0 = the same as maxSteps). */
+  seedMaxSteps: z.number().int().nonnegative().default(0),
+  /**
+   * Train the seed adapter once per machine into a cache keyed by base model, pairs and LoRA
+   * settings, and reuse it (its many steps are the expensive part on a CPU; `archloop seed-adapter`).
+   */
+  seedCache: z.boolean().default(true),
   seed: z.number().int().nonnegative().default(42),
 });
 

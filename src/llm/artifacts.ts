@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sha256 } from '../core/prompts';
-import { artifactsDir, PYTHON_SRC, pythonBin, stateDir } from '../env';
+import { artifactsDir, modelsCacheDir, PYTHON_SRC, pythonBin, stateDir } from '../env';
 
 /** A run id as one path segment; a hash suffix keeps sanitized ids apart (a/b vs a_b). */
 export function safeSegment(id: string): string {
@@ -21,13 +21,17 @@ const PREPARED_MARKER = 'archloop-prepared.json';
 
 /**
  * `lora.baseModel` is a directory, or the name of an embedded model (python/archloop/llm/
- * weights.py), whose GGUF weights are converted once into a float checkpoint under
- * $ARCHLOOP_HOME/models (PEFT trains float weights; llama.cpp serves the GGUF). Anything
- * else is passed through, and the trainer reports it as a missing base model.
+ * weights.py), whose GGUF weights are converted once per machine into a float checkpoint
+ * beside them (PEFT trains float weights; llama.cpp serves the GGUF). Anything else is
+ * passed through, and the trainer reports it as a missing base model.
  */
+export function preparedModelDir(name: string): string {
+  return path.join(modelsCacheDir(), `${name}.hf`);
+}
+
 export async function resolveBaseModel(name: string, signal?: AbortSignal): Promise<string> {
   if (existsSync(name)) return path.resolve(name);
-  const prepared = path.join(stateDir(), 'models', name);
+  const prepared = preparedModelDir(name);
   if (existsSync(path.join(prepared, PREPARED_MARKER))) return prepared;
   const catalog = await run(pythonBin(), ['-m', 'archloop.llm.weights', 'list'], { env: { ...process.env, PYTHONPATH: PYTHON_SRC } });
   const known = (JSON.parse(catalog.stdout) as Array<{ name: string }>).some((model) => model.name === name);

@@ -129,6 +129,7 @@ describe('embedded llama.cpp server on a tiny model', () => {
     artifacts = path.join(tmp, 'artifacts');
     mkdirSync(artifacts);
     process.env.ARCHLOOP_ARTIFACTS = artifacts;
+    process.env.ARCHLOOP_SEED_CACHE = path.join(tmp, 'seed-cache');
     const smollm = JSON.parse(python(['-m', 'archloop.llm.weights', 'fetch', 'smollm2-135m-instruct']).trim()).path as string;
     const built = python(['-c', 'import sys, json; from pathlib import Path; from archloop.llm.synthetic import save_tiny_gguf_pair as s; print(json.dumps([str(p) for p in s(Path(sys.argv[1]), Path(sys.argv[2]))]))', tmp, smollm]);
     [hfDir, gguf] = JSON.parse(built.trim().split('\n').pop()!) as [string, string];
@@ -141,6 +142,7 @@ describe('embedded llama.cpp server on a tiny model', () => {
     await db?.drop();
     rmSync(tmp, { recursive: true, force: true });
     delete process.env.ARCHLOOP_ARTIFACTS;
+    delete process.env.ARCHLOOP_SEED_CACHE;
   });
 
   test('n choices in one request, usage per choice; the same seed gives the same samples', async () => {

@@ -13,8 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from archloop.llm.env import archloop_home, force_offline
-from archloop.llm.weights import CATALOG, WeightsError, fetch, lookup
+from archloop.llm.env import force_offline
+from archloop.llm.weights import CATALOG, WeightsError, default_cache, fetch, lookup
 
 MARKER = "archloop-prepared.json"
 
@@ -24,7 +24,8 @@ class PrepareError(Exception):
 
 
 def default_out(name: str) -> Path:
-    return archloop_home() / "models" / name
+    """Beside the GGUF file, shared by every checkout on the machine (6 GB for 1.5B: converted once)."""
+    return default_cache() / f"{name}.hf"
 
 
 def is_prepared(out: Path) -> bool:

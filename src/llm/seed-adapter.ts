@@ -1,0 +1,85 @@
+/**
+ * The seed fine-tune (cycle 0) is where a small model learns the contract from the seed
+ * corpus — the paper's "memorization" phase — and it takes many steps: far more than a CPU
+ * demo can afford inside its budget. So its result is cached per machine, keyed by what
+ * decides it (base model, the exact pairs, the LoRA settings), and trained once: by the
+ * first run that needs it, or ahead of time with `archloop seed-adapter`. The trainer
+ * checkpoints into the cache, so a killed build resumes; a finished one is reused at once.
+ */
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RunConfig } from '../core/config';
+import { sha256 } from '../core/prompts';
+import { modelsCacheDir } from '../env';
+import { runTrainer, TrainerJob, type DoneEvent, type ProgressEvent } from './trainer';
+import type { PairSet } from './finetune-pairs';
+
+export function seedCacheRoot(): string {
+  return path.resolve(process.env.ARCHLOOP_SEED_CACHE ?? path.join(modelsCacheDir(), 'seed-adapters'));
+}
+
+/** The trainer job of a fine-tune; the seed fine-tune may take more steps (lora.seedMaxSteps). */
+export function trainerJob(
+  config: RunConfig,
+  files: { baseModel: string; pairsFile: string; outputDir: string; previousAdapter: string | null },
+  seed = false,
+): TrainerJob {
+  const { lora } = config;
+  return TrainerJob.parse({
+    ...files,
+    r: lora.r,
+    alpha: lora.alpha,
+    dropout: lora.dropout,
+    targetModules: lora.targetModules,
+    lr: lora.lr,
+    epochs: lora.epochs,
+    batchSize: lora.batchSize,
+    maxSeqLen: lora.maxSeqLen,
+    checkpointEvery: lora.checkpointEvery,
+    bf16: lora.bf16,
+    load4bit: lora.load4bit,
+    seed: lora.seed,
+    maxSteps: seed && lora.seedMaxSteps > 0 ? lora.seedMaxSteps : lora.maxSteps,
+  });
+}
+
+/** Cache key: everything that decides the seed adapter (not where files are written). */
+export function seedAdapterKey(baseModel: string, set: Pick<PairSet, 'dataHash'>, config: RunConfig): string {
+  const { outputDir: _o, pairsFile: _p, checkpointEvery: _c, ...decides } = trainerJob(config, { baseModel, pairsFile: '-', outputDir: '-', previousAdapter: null }, true);
+  return sha256(JSON.stringify({ ...decides, dataHash: set.dataHash })).slice(0, 24);
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+export interface SeedAdapter {
+  /** The cache directory's adapter (PEFT format). */
+  adapterDir: string;
+  key: string;
+  done: DoneEvent;
+  /** True when it was found finished in the cache. */
+  cached: boolean;
+}
+
+/** Trains the seed adapter into the cache, or finds it there finished. */
+export async function seedAdapter(
+  config: RunConfig,
+  baseModel: string,
+  set: PairSet,
+  options: { signal?: AbortSignal; onProgress?: (progress: ProgressEvent) => void } = {},
+): Promise<SeedAdapter> {
+  const key = seedAdapterKey(baseModel, set, config);
+  const dir = path.join(seedCacheRoot(), key);
+  const cached = existsSync(path.join(dir, 'lora', 'adapter', 'manifest.json'));
+  mkdirSync(dir, { recursive: true });
+  const pairsFile = path.join(dir, 'pairs.jsonl');
+  const jobFile = path.join(dir, 'job.json');
+  writeAtomic(pairsFile, set.jsonl);
+  writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir: path.join(dir, 'lora'), previousAdapter: null }, true), null, 2)}\n`);
+  // A finished job prints its done line again without training; an interrupted one resumes.
+  const done = await runTrainer(jobFile, { signal: options.signal, onProgress: options.onProgress });
+  return { adapterDir: done.adapterDir, key, done, cached };
+}
