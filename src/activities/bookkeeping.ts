@@ -12,6 +12,8 @@ import {
   StartRunInput,
   type CycleMetrics,
 } from '../core/stages';
+import { profileOf, teachesUnder } from '../corpus/checks';
+import { loadRunConfig } from '../db/runs';
 import type { BookkeepingActivities } from './contract';
 
 const OutcomeRow = z.object({
@@ -99,10 +101,12 @@ export async function computeStoredCycleMetrics(pool: pg.Pool, runId: string, cy
       admitted: r.admitted,
     };
   });
-  // Training prompts of the next fine-tune: the seed corpus plus everything admitted so far.
+  // Training prompts of the next fine-tune: the seed entries valid at the run's shape plus
+  // everything admitted so far (the same rows corpusAsOf gives the fine-tune).
+  const profile = profileOf(await loadRunConfig(pool, runId));
   const { rows: corpus } = await pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM corpus WHERE run_id IS NULL OR (run_id = $1 AND cycle <= $2)`,
-    [runId, cycle],
+    `SELECT count(*)::int AS n FROM corpus c WHERE (c.run_id IS NULL OR (c.run_id = $1 AND c.cycle <= $2)) AND ${teachesUnder('$3')}`,
+    [runId, cycle, profile],
   );
   return computeCycleMetrics(cycle, outcomes, corpus[0]?.n ?? 0);
 }
