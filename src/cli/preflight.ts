@@ -25,6 +25,7 @@ interface PreflightCliOptions {
   model?: string;
   seed?: number;
   json?: boolean;
+  save?: string;
 }
 
 export function preflightConfig(options: PreflightCliOptions): RunConfig {
@@ -65,11 +66,12 @@ export function register(program: Command): void {
     .option('--model <name>', 'model or adapter name the endpoint serves (default: llm.model)')
     .option('--seed <n>', 'base sampling seed', positiveInt)
     .option('--json', 'print one JSON object')
+    .option('--save <dir>', "write each attempt's reply and verdict to this directory")
     .action(async (options: PreflightCliOptions) => {
       const config = preflightConfig(options);
       const prompt = renderDesignPrompt(loadPromptTemplate(config.prompt.template), taskFromConfig(config), undefined, { prefill: config.prompt.prefill });
       const log = options.json ? undefined : (line: string) => console.error(line);
-      const report = await runPreflight(config, prompt, llmClientFromConfig(config), { samples: options.samples, batch: options.batch, seed: options.seed, log });
+      const report = await runPreflight(config, prompt, llmClientFromConfig(config), { samples: options.samples, batch: options.batch, seed: options.seed, log, saveDir: options.save });
       console.log(options.json ? JSON.stringify(report) : describeReport(report));
     });
 }

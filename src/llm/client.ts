@@ -184,6 +184,9 @@ export class LlmClient {
       model: request.model,
       messages: prefill ? [...request.messages, prefill] : request.messages,
       ...(prefill ? { continue_final_message: true, add_generation_prompt: false } : {}),
+      // A prefill that opens a code fence: the reply ends where the fence closes. Small
+      // models explain their code afterwards, which costs tokens (minutes on a CPU) for nothing.
+      ...(prefill && opensCodeFence(prefill.content) ? { stop: ['\n```'] } : {}),
       temperature: params.temperature,
       top_p: params.topP,
       max_tokens: params.maxTokens,
@@ -274,6 +277,11 @@ export class LlmClient {
     }
     return error;
   }
+}
+
+/** Whether `text` ends inside a ``` code block (an odd number of fence lines). */
+export function opensCodeFence(text: string): boolean {
+  return (text.match(/^ {0,3}```/gm) ?? []).length % 2 === 1;
 }
 
 /** vLLM's extension for continuing a prefilled assistant message. */

@@ -5,6 +5,8 @@
  * attempt and after repair, failure classes, tokens per second, seconds per valid program
  * and an estimate of one cycle's wall time.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { RunConfig } from '../core/config';
 import { extractCode, type Extraction } from '../core/extract';
 import { chatMessages, type RenderedPrompt } from '../core/prompts';
@@ -26,6 +28,8 @@ export interface PreflightOptions {
   seed?: number;
   runner?: typeof runSandbox;
   log?: (line: string) => void;
+  /** Writes each attempt's reply and verdict here (sample-<i>-attempt-<k>.md), to see what failed. */
+  saveDir?: string;
 }
 
 export interface SampleReport {
@@ -125,7 +129,14 @@ export async function runPreflight(config: RunConfig, prompt: RenderedPrompt, cl
     const batchReports = await Promise.all(
       choices.map(async (choice, i): Promise<SampleReport> => {
         const index = first + i;
+        const save = (attemptNumber: number, text: string, verdict: Attempt) => {
+          if (!options.saveDir) return;
+          mkdirSync(options.saveDir, { recursive: true });
+          const status = verdict.valid ? 'valid' : `${verdict.failureClass}: ${verdict.message}`;
+          writeFileSync(path.join(options.saveDir, `sample-${index}-attempt-${attemptNumber}.md`), `<!-- ${status.replaceAll('--', '- -')} -->\n${text}\n`);
+        };
         let attempt = await validate(extractCode(choice.text, choice.finishReason));
+        save(0, choice.text, attempt);
         const firstFailure = attempt.failureClass;
         let attempts = 1;
         while (!attempt.valid && config.sampling.repair !== 'none' && attempts <= config.sampling.repairAttempts && isRepairable(attempt.failureClass)) {
@@ -160,6 +171,7 @@ export async function runPreflight(config: RunConfig, prompt: RenderedPrompt, cl
             continue;
           }
           attempt = await validate(extraction);
+          save(attempts - 1, answer.text, attempt);
         }
         log(`sample ${index}: ${attempt.valid ? 'valid' : attempt.failureClass}${attempts > 1 ? ` after ${attempts} attempts (first: ${firstFailure ?? 'valid'})` : ''}`);
         return { index, attempts, validFirst: firstFailure === null, valid: attempt.valid, firstFailure, finalFailure: attempt.valid ? null : attempt.failureClass };
