@@ -184,9 +184,10 @@ export class LlmClient {
       model: request.model,
       messages: prefill ? [...request.messages, prefill] : request.messages,
       ...(prefill ? { continue_final_message: true, add_generation_prompt: false } : {}),
-      // A prefill that opens a code fence: the reply ends where the fence closes. Small
-      // models explain their code afterwards, which costs tokens (minutes on a CPU) for nothing.
-      ...(prefill && opensCodeFence(prefill.content) ? { stop: ['\n```'] } : {}),
+      // A prefill that opens a code fence: the reply ends where the fence closes, or where a
+      // `__main__` block starts. Small models explain or exercise their code afterwards, which
+      // costs tokens (minutes on a CPU) and is never part of the program archloop runs.
+      ...(prefill && opensCodeFence(prefill.content) ? { stop: PROGRAM_END } : {}),
       temperature: params.temperature,
       top_p: params.topP,
       max_tokens: params.maxTokens,
@@ -278,6 +279,8 @@ export class LlmClient {
     return error;
   }
 }
+
+const PROGRAM_END = ['\n```', '\nif __name__'];
 
 /** Whether `text` ends inside a ``` code block (an odd number of fence lines). */
 export function opensCodeFence(text: string): boolean {

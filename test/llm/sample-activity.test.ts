@@ -106,7 +106,7 @@ describe('sampleBatch', () => {
     const before = server.requests.length;
     await runActivity(activityEnv(), sampleBatch, { runId: 'run-v2', cycle: 1, model: 'smollm2-135m-instruct', firstIndex: 0, count: 2 });
     const request = server.requests[before]!.body;
-    assert.deepEqual([request.continue_final_message, request.add_generation_prompt, request.stop], [true, false, ['\n```']], 'the reply ends where its code block closes');
+    assert.deepEqual([request.continue_final_message, request.add_generation_prompt, request.stop], [true, false, ['\n```', '\nif __name__']], 'the reply ends where its code block closes');
     const reply = request.messages.at(-1);
     assert.equal(reply.role, 'assistant');
     assert.match(reply.content, /^```python\nimport torch[\s\S]*def supported_hyperparameters\(\):[\s\S]*num_classes = out_shape\[0\]\n$/);
