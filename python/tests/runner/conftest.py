@@ -79,7 +79,7 @@ SYNTHETIC = {"name": "synthetic", "syntheticTrainSize": TRAIN_SIZE, "syntheticTe
 
 
 def run_cli(kind: str, code: str, *, sandbox=None, contract=None, training=None, extra_args=(), env_extra=None,
-            timeout=180, dataset=None, python=None) -> tuple[dict, list[dict], subprocess.CompletedProcess]:
+            timeout=180, dataset=None, python=None, cwd=None) -> tuple[dict, list[dict], subprocess.CompletedProcess]:
     """Runs `python -m archloop.runner <kind>` as the TS client does; returns (result, progress, process)."""
     request = {
         "kind": kind, "code": code,
@@ -91,7 +91,7 @@ def run_cli(kind: str, code: str, *, sandbox=None, contract=None, training=None,
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ARCHLOOP_DATASETS": os.environ["ARCHLOOP_DATASETS"],
            "PYTHONPATH": str(PYTHON_DIR), **(env_extra or {})}
     proc = subprocess.run([python or sys.executable, "-m", "archloop.runner", kind, *extra_args], input=json.dumps(request),
-                          capture_output=True, text=True, env=env, timeout=timeout, cwd=str(PYTHON_DIR))
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=str(cwd or PYTHON_DIR))
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     results = [e["result"] for e in events if e.get("event") == "result"]
     progress = [e for e in events if e.get("event") == "progress"]

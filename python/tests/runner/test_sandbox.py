@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -359,3 +360,23 @@ def test_runner_and_sandbox_die_with_the_worker(tmp_path):
 
 def _sleeping_in_sandbox() -> bool:
     return any("archloop.runner.inner" in line for line in sbx_processes())
+
+
+def test_runs_from_a_venv_and_checkout_under_tmp():
+    """A clone under /tmp: the venv's and package's parents are created inside the sandbox's
+    own /tmp (once: `Can't make symlink at /tmp: File exists`)."""
+    root = Path(tempfile.mkdtemp(prefix="archloop-tmp-checkout-", dir="/tmp"))
+    try:
+        os.chmod(root, 0o755)
+        venv = Path(sys.prefix)
+        if subprocess.run(["cp", "-al", str(venv), str(root / "venv")], capture_output=True).returncode != 0:
+            pytest.skip("cannot hard-link the venv into /tmp (another file system)")
+        shutil.copytree(PYTHON_DIR / "archloop", root / "python" / "archloop")
+        python = root / "venv" / "bin" / "python"
+        result, _, proc = run_cli("validate", SIMPLE, python=str(python), cwd=root / "python",
+                                  env_extra={"PYTHONPATH": str(root / "python")})
+        assert "error" not in result, result
+        assert result["ok"], (result["failure"], result["logs"]["stderr"][-2000:])
+        assert result["sandbox"]["mode"] == "bwrap"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
