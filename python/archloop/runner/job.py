@@ -144,6 +144,9 @@ def interpret(outcome: supervise.Outcome, sig: Optional[str], limit_s: float) ->
                               f"the event channel carried {found.count} result events (a program wrote its own)", "sandbox")
     if found.count == 1 and not found.valid:
         return None, _failure(FailureClass.CRASH, f"malformed result from the sandbox: {found.first_error}", "sandbox")
+    if not found.valid and found.unreadable:
+        return None, _failure(FailureClass.CRASH, f"malformed event lines ({found.unreadable} unreadable) and no result from the "
+                              f"sandbox; exit code {outcome.returncode}", "sandbox")
     if not found.valid:
         return None, classify_exit(outcome, sig, limit_s)
     inner = found.valid[0]

@@ -58,6 +58,7 @@ class Results:
 
     valid: list[InnerResult] = field(default_factory=list)
     count: int = 0
+    unreadable: int = 0  # lines that are not a JSON object at all
     first_error: Optional[str] = None
 
 
@@ -65,7 +66,10 @@ def results_of(lines: list[bytes]) -> Results:
     found = Results()
     for line in lines:
         payload = parse_line(line)
-        if payload is None or payload.get("event") != "result":
+        if payload is None:
+            found.unreadable += 1
+            continue
+        if payload.get("event") != "result":
             continue
         found.count += 1
         try:
