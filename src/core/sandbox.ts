@@ -149,7 +149,8 @@ export type ProgressEvent = z.infer<typeof ProgressEvent>;
 export const RunnerEvent = z.discriminatedUnion('event', [
   ProgressEvent,
   z.object({ event: z.literal('result'), result: SandboxOutcome }),
-  z.object({ event: z.literal('error'), message: z.string() }),
+  /** The runner cannot do its job on this machine; retryable: it may pass on its own (every slot busy). */
+  z.object({ event: z.literal('error'), message: z.string(), retryable: z.boolean().default(false) }),
 ]);
 export type RunnerEvent = z.infer<typeof RunnerEvent>;
 

@@ -84,7 +84,7 @@ function crash(run: RunnerRun, why: string): Interpretation {
 
 export function interpretRun(run: RunnerRun): Interpretation {
   const results: SandboxOutcome[] = [];
-  let errorMessage: string | undefined;
+  let error: { message: string; retryable: boolean } | undefined;
   let unreadable: string | undefined;
   let ignored = 0;
   for (const line of run.lines) {
@@ -104,9 +104,9 @@ export function interpretRun(run: RunnerRun): Interpretation {
     }
     const event = parsed.data;
     if (event.event === 'result') results.push(event.result);
-    else if (event.event === 'error') errorMessage ??= event.message;
+    else if (event.event === 'error') error ??= event;
   }
-  if (errorMessage !== undefined) return { type: 'infra', message: storableText(errorMessage).slice(0, MESSAGE_CHARS), retryable: false };
+  if (error) return { type: 'infra', message: storableText(error.message).slice(0, MESSAGE_CHARS), retryable: error.retryable };
   if (run.overflow) return crash(run, run.overflow);
   if (results.length > 1) return crash(run, `${results.length} result events`);
   const [result] = results;

@@ -61,6 +61,8 @@ test('what the runner cannot stand behind is the candidate\'s classified crash',
 test('only the runner\'s own error event, or a runner that left nothing, is infrastructure', () => {
   const error = interpretRun(run([line({ event: 'error', message: 'bubblewrap (bwrap) is not installed' })]));
   assert.deepEqual(error, { type: 'infra', message: 'bubblewrap (bwrap) is not installed', retryable: false });
+  const busy = interpretRun(run([line({ event: 'error', message: 'all 32 sandbox slots stayed busy', retryable: true })]));
+  assert.equal(busy.type === 'infra' && busy.retryable, true);
   const silent = interpretRun({ ...run([]), exit: { code: null, signal: 'SIGKILL' } });
   assert.equal(silent.type, 'infra');
   assert.equal(silent.type === 'infra' && silent.retryable, true);

@@ -64,8 +64,8 @@ def run_job(args, kind: str) -> int:
             log("sandbox.disabled", level="error", message="UNSAFE: running untrusted code without bubblewrap (--unsafe-no-sandbox)")
         result = job.run()
     except InfrastructureError as error:
-        log("job.infrastructure_error", level="error", message=str(error))
-        _out({"event": "error", "message": str(error)})
+        log("job.infrastructure_error", level="error", message=str(error), retryable=error.retryable)
+        _out({"event": "error", "message": str(error), "retryable": error.retryable})
         return EXIT_INFRA
     _out({"event": "result", "result": json.loads(result.to_json())})
     failure = result.failure

@@ -29,7 +29,7 @@ from .protocol import (DatasetInfo, DatasetSpec, Failure, InnerRequest, InnerRes
 from .sandbox import gpu as gpus
 from .sandbox import jobdata, seccomp, supervise
 from .sandbox import layout as sandbox_layout
-from .sandbox.identity import Identity, SandboxUnavailable, Slot, acquire_slot, identity_for
+from .sandbox.identity import Identity, SandboxUnavailable, Slot, SlotsBusy, acquire_slot, identity_for
 from .structural_hash import structural_hash
 
 MAX_GRAPH_NODES = 50_000
@@ -37,7 +37,12 @@ Emit = Callable[[dict], None]
 
 
 class InfrastructureError(Exception):
-    """Not the candidate's fault: the runner cannot do its job on this machine."""
+    """Not the candidate's fault: the runner cannot do its job on this machine. retryable:
+    it may pass on its own (every sandbox slot busy), unlike a missing tool or dataset."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def wall_limit(request: JobRequest) -> float:
@@ -288,6 +293,8 @@ class Job:
                     program = seccomp.for_machine()
                     slot = acquire_slot(box.slots, box.slot_wait_s) if os.geteuid() == 0 else None
                     identity = identity_for(box.user, slot)
+                except SlotsBusy as error:
+                    raise InfrastructureError(str(error), retryable=True) from error
                 except (SandboxUnavailable, seccomp.UnsupportedArch, OSError) as error:
                     raise InfrastructureError(str(error)) from error
                 seccomp_fd = os.memfd_create("archloop-seccomp", os.MFD_CLOEXEC)

@@ -29,6 +29,10 @@ class SandboxUnavailable(Exception):
     """The sandbox cannot be set up on this machine (an infrastructure error, not the candidate's)."""
 
 
+class SlotsBusy(SandboxUnavailable):
+    """Every slot stayed taken for the whole wait: transient, worth a retry."""
+
+
 @dataclass(frozen=True)
 class Identity:
     uid: int
@@ -94,7 +98,7 @@ def acquire_slot(count: int, wait_s: float, lock_dir: Path = LOCK_DIR, sleep: Ca
             if fd is not None:
                 return Slot(index, fd)
         if clock() >= deadline:
-            raise SandboxUnavailable(f"all {count} sandbox slots stayed busy for {wait_s:g} s (raise ARCHLOOP_SANDBOX_SLOTS)")
+            raise SlotsBusy(f"all {count} sandbox slots stayed busy for {wait_s:g} s (raise ARCHLOOP_SANDBOX_SLOTS)")
         sleep(0.05)
 
 
