@@ -197,6 +197,8 @@ def test_a_candidate_walking_the_whole_filesystem_finds_no_labels(dataset, datas
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     result, _, _ = outcomes[f"walk/{dataset}"]
     report = report_of(result)
+    print(f"walk {dataset}: {report['files']} files, {report['bytes'] / 1e9:.2f} GB read, {report['dirs']} dirs, "
+          f"{report['errors']} unreadable, findings {len(report['findings'])}, sandboxS {result['timings']['sandboxS']}")
     assert report["findings"] == [], report["findings"]
     # It really walked and read: the data it was given, the runner, gigabytes of libraries...
     assert set(report["seen"]) == {"/data/train_x.npy", "/data/train_y.npy", "/data/test_x.npy",
@@ -213,6 +215,8 @@ def test_adversaries_score_at_chance_or_below(datasets, outcomes):
         assert "error" not in result, (name, result)
         labels = datasets[name.split("/")[0]]["test"]
         scores[name] = (result["accuracy"] or 0.0, round(chance_bound(labels), 4), result["failure"])
+    for name, (accuracy, bound, failure) in sorted(scores.items()):  # shown with pytest -s (bench/RESULTS.md)
+        print(f"{name:40s} accuracy {accuracy:.4f}  chance bound {bound:.4f}  {failure and failure['class']}")
     over = {name: score for name, score in scores.items() if score[0] > score[1]}
     assert over == {}, over
 
