@@ -287,6 +287,7 @@ class Job:
         slot: Optional[Slot] = None
         seccomp_fd: Optional[int] = None
         identity: Optional[Identity] = None
+        handed_over = False  # supervise.run owns (and closes) the pipe from the moment it is called
         try:
             if self.mode == "bwrap":
                 try:
@@ -322,8 +323,12 @@ class Job:
             inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=inner_data_dir,
                                          contract=request.contract, training=request.training,
                                          audit_hook=box.audit_hook, job_dir=job_dir)
+            handed_over = True
             outcome, seen_start = self._supervise(argv, spawn_env, inner_request, read_fd, write_fd, wall, extra_fds)
         finally:
+            if not handed_over:
+                os.close(read_fd)
+                os.close(write_fd)
             if seccomp_fd is not None:
                 os.close(seccomp_fd)
             if slot is not None:
