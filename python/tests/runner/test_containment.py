@@ -29,9 +29,11 @@ pytestmark = [
     pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no system python3 to probe with"),
 ]
 CAP_MB = {"/tmp": 8, "/dev/shm": 8, "/job": 16}
+MASKED = "/usr/lib/python3.11/xmlrpc"  # stands in for the base installation's site-packages
 
 PROBE = r'''
 import ctypes, errno, json, os, socket, sys, threading
+MASKED = sys.argv[2]
 libc = ctypes.CDLL(None, use_errno=True)
 out = {}
 
@@ -74,7 +76,8 @@ def fill(directory):
             pass
     return [written, error]
 
-out["writes"] = {d: fill(d) for d in ["/", "/opt", "/usr", "/dev", "/data", "/etc", "/dev/shm", "/tmp", "/job"]}
+out["writes"] = {d: fill(d) for d in ["/", "/opt", "/usr", "/dev", "/data", "/etc", "/dev/shm", "/tmp", "/job", MASKED]}
+out["masked"] = os.listdir(MASKED)
 out["exists"] = {p: os.path.exists(p) for p in ["/usr/share", "/usr/share/datasets", "/usr/bin/python3", "/etc/passwd",
                                               "/usr/bin/setpriv", "/opt/archloop/archloop/runner/inner.py",
                                               "/opt/archloop/archloop/runner/datasets", "/root"]}
@@ -91,7 +94,8 @@ print(json.dumps(out))
 
 def probe_layout(identity: Identity, seccomp_fd: int, data_file: str) -> layout.Layout:
     python = os.path.realpath(SYSTEM_PYTHON)
-    interp = layout.Interpreter(python=python, executable=python, venv="/usr/lib/python3.11", stdlib="/usr/lib/python3.11")
+    interp = layout.Interpreter(python=python, executable=python, venv="/usr/lib/python3.11", stdlib="/usr/lib/python3.11",
+                                masked=(MASKED,))
     package = Path(__file__).resolve().parents[2] / "archloop"
     return layout.Layout(interpreter=interp, system_dirs=layout.system_dirs(), package_dir=str(package),
                          data_binds={"train_x.npy": data_file}, data_fds={}, identity=identity, seccomp_fd=seccomp_fd,
@@ -113,7 +117,7 @@ def run_probe(mode: str, directory: Path, port: int) -> dict:
     else:  # an ordinary user: bwrap itself runs unprivileged, in a user namespace
         identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=False)
         prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
-    argv = layout.bwrap_args(probe_layout(identity, fd, str(data)), [os.path.realpath(SYSTEM_PYTHON), "-c", PROBE, str(port)])
+    argv = layout.bwrap_args(probe_layout(identity, fd, str(data)), [os.path.realpath(SYSTEM_PYTHON), "-c", PROBE, str(port), MASKED])
     try:
         done = subprocess.run(prefix + argv, pass_fds=(fd,), capture_output=True, text=True, timeout=120)
     finally:
@@ -151,8 +155,9 @@ def test_walls_hold_in_both_modes(mode, shared_dir, listener):
     # ...while threads and fork (what torch and Python need) still work.
     assert out["threads"] == "ok" and out["fork"] == "ok"
     # Read-only everywhere but the three size-capped tmpfs.
-    for directory in ("/", "/opt", "/usr", "/dev", "/data", "/etc"):
+    for directory in ("/", "/opt", "/usr", "/dev", "/data", "/etc", MASKED):
         assert out["writes"][directory][0] == 0, (directory, out["writes"][directory])
+    assert out["masked"] == []  # the base installation's site-packages stays hidden
     for directory, cap in CAP_MB.items():
         written, error = out["writes"][directory]
         assert 0 < written <= cap and error == "ENOSPC", (directory, written, error)
