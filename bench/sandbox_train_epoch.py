@@ -34,6 +34,10 @@ def main() -> None:
     datasets = os.environ.get("ARCHLOOP_DATASETS") or tempfile.mkdtemp(prefix="bench-datasets-")
     os.chmod(datasets, 0o755)
     env = {"PATH": os.environ["PATH"], "ARCHLOOP_DATASETS": datasets, "PYTHONPATH": str(ROOT / "python")}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    if args.unsafe_no_sandbox:
+        env["ARCHLOOP_ALLOW_UNSAFE"] = "1"  # the comparison run, on a machine of our own
     request = {
         "kind": "train", "code": (ROOT / "bench" / "sandbox_reference_net.py").read_text(),
         "dataset": {"name": "synthetic", "syntheticTrainSize": args.train, "syntheticTestSize": args.test},

@@ -1,8 +1,11 @@
 """Validation throughput: candidates/s through the real CLI, bubblewrap vs --unsafe-no-sandbox,
 interleaved in one run so both see the same machine load; plus the warm in-process time
-(no interpreter start, torch already imported) to show where the seconds go.
+(no interpreter start, torch already imported) to show where the seconds go, and the bare
+cost of the sandbox itself: the full bwrap command line the runner builds (minimal mounts,
+a per-slot uid, the seccomp filter, the memfd data copy) around `python -c pass`, against
+the same interpreter run directly.
 
-usage: .venv/bin/python bench/sandbox_validate.py [--rounds 3]
+usage: .venv/bin/python bench/sandbox_validate.py [--rounds 3] [--bare-runs 20]
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ def run_cli(code: str, unsafe: bool, env: dict) -> float:
     request = {"kind": "validate", "code": code, "dataset": {"name": "synthetic"},
                "training": {"threads": 2}}
     args = [sys.executable, "-m", "archloop.runner", "validate"] + (["--unsafe-no-sandbox"] if unsafe else [])
+    env = {**env, "ARCHLOOP_ALLOW_UNSAFE": "1"} if unsafe else env  # the comparison run, on a machine of our own
     started = time.perf_counter()
     proc = subprocess.run(args, input=json.dumps(request), capture_output=True, text=True, env=env, cwd=ROOT / "python")
     wall = time.perf_counter() - started
@@ -58,9 +62,44 @@ def warm_inprocess(rounds: int, datasets: str) -> list[float]:
     return times[len(PROGRAMS):] or times  # first round pays one-off lazy imports
 
 
+def bare_sandbox(runs: int, data_mb: int) -> dict:
+    """Milliseconds for bwrap + setpriv + seccomp around an interpreter that does nothing;
+    data_mb: the size of the test images copied in (0 for validate, 30 for a CIFAR train job)."""
+    from archloop.runner.sandbox import identity, layout, seccomp
+
+    slot = identity.acquire_slot(32, 60) if os.geteuid() == 0 else None
+    ident = identity.identity_for("archloop-sbx", slot)
+    fd = os.memfd_create("seccomp")
+    os.write(fd, seccomp.for_machine())
+    data = os.memfd_create("data")
+    os.write(data, b"\0" * (data_mb << 20))
+    with tempfile.NamedTemporaryFile(suffix=".npy") as train_x:
+        os.chmod(train_x.name, 0o644)
+        view = layout.Layout(interpreter=layout.interpreter(), system_dirs=layout.system_dirs(),
+                             package_dir=str(ROOT / "python" / "archloop"), data_binds={"train_x.npy": train_x.name},
+                             data_fds={"test_x.npy": data}, identity=ident, seccomp_fd=fd, job_dir_bytes=1 << 28,
+                             tmp_bytes=1 << 26, shm_bytes=1 << 26, env={"PATH": "/usr/bin"})
+        python = [os.path.normpath(sys.executable), "-S", "-c", "pass"]
+        sandboxed = layout.bwrap_args(view, python)
+        times = {"bwrap": [], "direct": []}
+        for _ in range(runs):
+            for name, argv in (("bwrap", sandboxed), ("direct", python)):
+                for handle in (fd, data):
+                    os.lseek(handle, 0, os.SEEK_SET)
+                started = time.perf_counter()
+                subprocess.run(argv, pass_fds=(fd, data), check=True, capture_output=True)
+                times[name].append(time.perf_counter() - started)
+    if slot:
+        slot.release()
+    bwrap_ms, direct_ms = (statistics.median(times[k]) * 1000 for k in ("bwrap", "direct"))
+    return {f"bare_{data_mb}mb_bwrap_median_ms": round(bwrap_ms, 1), f"bare_{data_mb}mb_direct_median_ms": round(direct_ms, 1),
+            f"bare_{data_mb}mb_sandbox_overhead_ms": round(bwrap_ms - direct_ms, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bare-runs", type=int, default=20)
     args = parser.parse_args()
     datasets = tempfile.mkdtemp(prefix="bench-datasets-")
     os.chmod(datasets, 0o755)
@@ -73,6 +112,7 @@ def main() -> None:
             walls["bwrap"].append(run_cli(VALID[name], False, env))
             walls["none"].append(run_cli(VALID[name], True, env))
     warm = warm_inprocess(2, datasets)
+    bare = {**bare_sandbox(args.bare_runs, 0), **bare_sandbox(args.bare_runs, 30)}
     report = {
         "candidates": len(walls["bwrap"]),
         "bwrap_median_s": round(statistics.median(walls["bwrap"]), 3),
@@ -81,6 +121,7 @@ def main() -> None:
         "unsandboxed_candidates_per_s": round(len(walls["none"]) / sum(walls["none"]), 3),
         "sandbox_overhead_ratio": round(statistics.median(walls["bwrap"]) / statistics.median(walls["none"]), 3),
         "warm_inprocess_median_s": round(statistics.median(warm), 3),
+        **bare,
         "load_avg_1m": os.getloadavg()[0],
     }
     print(json.dumps(report, indent=2))

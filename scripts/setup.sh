@@ -66,9 +66,12 @@ if [ -z "${ARCHLOOP_TEMPORAL_BIN:-}" ] && ! command -v temporal >/dev/null; then
     "$bin" --version >/dev/null
   fi
 fi
-# 5. The unprivileged user that runs untrusted programs in the sandbox (root only; the
-#    runner would create it too, this just does it once up front).
-if [ "$(id -u)" = 0 ] && ! id archloop-sbx >/dev/null 2>&1; then
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group archloop-sbx
+# 5. The unprivileged users that run untrusted programs in the sandbox, one per concurrent
+#    slot (root only; the runner creates a missing one too, this does it once up front).
+if [ "$(id -u)" = 0 ]; then
+  for ((slot = 0; slot < ${ARCHLOOP_SANDBOX_SLOTS:-32}; slot++)); do
+    id "archloop-sbx-$slot" >/dev/null 2>&1 ||
+      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group "archloop-sbx-$slot"
+  done
 fi
 say "ready"

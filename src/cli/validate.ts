@@ -1,12 +1,14 @@
 /**
  * `archloop validate <file.py>` and `archloop train <file.py>`: one program through the
  * sandbox runner, printing (with --json) exactly the row values the activities store.
+ * Exit status 0 whenever the program got a result, passed or a classified failure (the
+ * printed status and failureClass say which); 1 only for errors of archloop itself.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DatasetName, type RunConfig } from '../core/config';
 import type { ProgressEvent, SandboxKind } from '../core/sandbox';
-import { buildRequest, settingsFromEnv } from '../sandbox/request';
+import { assertUnsafeAllowed, buildRequest, settingsFromEnv } from '../sandbox/request';
 import { trainingRow, validationRow, type TrainingRow, type ValidationRow } from '../sandbox/rows';
 import { runSandbox, type RunOptions } from '../sandbox/runner';
 import { loadRunConfig } from './config-file';
@@ -41,16 +43,21 @@ export async function runFile(
 ): Promise<ValidationRow | TrainingRow> {
   const code = readFileSync(file, 'utf8');
   const settings = settingsFromEnv();
-  if (options.unsafeNoSandbox) settings.mode = 'none';
+  if (options.unsafeNoSandbox) {
+    assertUnsafeAllowed();
+    settings.mode = 'none';
+  }
   const request = buildRequest(kind, code, configFor(options), settings);
   const outcome = await runSandbox(request, runOptions);
   return outcome.kind === 'validate' ? validationRow(outcome) : trainingRow(outcome);
 }
 
+export const UNSAFE_BANNER = 'UNSAFE: this program ran WITHOUT a sandbox; neither containment nor the accuracy is guaranteed';
+
 function describe(row: ValidationRow | TrainingRow): string {
   const verdict = row.failureClass ? `${row.status} (${row.failureClass}): ${row.failureMessage}` : row.status;
   const timings = 'validation' in row ? row.timings.validate : row.timings.train;
-  const lines = [verdict];
+  const lines = row.sandboxMode === 'none' ? [UNSAFE_BANNER, verdict] : [verdict];
   if ('validation' in row) {
     if (row.params !== null) lines.push(`params ${row.params.toLocaleString('en')}, FLOPs/image ${row.flops?.toExponential(3)}`);
     if (row.structuralHash) lines.push(`structural hash ${row.structuralHash.slice(0, 16)}… (${row.graphIr?.method}, ${row.graphIr?.nodes.length} nodes)`);
@@ -86,12 +93,12 @@ export function register(program: Command, io: CliIo = processIo): void {
       .option('--preset <name>', 'config preset for the contract/training numbers', 'paper')
       .option('--config <file>', 'JSON overrides of the preset')
       .option('--json', 'print the stored row values as JSON')
-      .option('--unsafe-no-sandbox', 'run WITHOUT bubblewrap (rlimits and timeouts only)')
+      .option('--unsafe-no-sandbox', 'run WITHOUT bubblewrap (rlimits and timeouts only; needs ARCHLOOP_ALLOW_UNSAFE=1)')
       .action(async (file: string, options: SandboxCliOptions) => {
         const onProgress = options.json ? undefined : (event: ProgressEvent) => io.err(progressLine(event));
         const row = await runFile(kind, file, options, { onProgress });
+        if (options.json && row.sandboxMode === 'none') io.err(`${UNSAFE_BANNER}\n`);
         io.out(options.json ? `${JSON.stringify(row, null, 2)}\n` : `${describe(row)}\n`);
-        if (row.failureClass) process.exitCode = 1;
       });
   }
 }

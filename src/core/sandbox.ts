@@ -51,9 +51,18 @@ export const GraphIR = z.object({
 });
 export type GraphIR = z.infer<typeof GraphIR>;
 
+export const SandboxMode = z.enum(['bwrap', 'none']);
+export type SandboxMode = z.infer<typeof SandboxMode>;
+
 export const SandboxInfo = z.object({
-  mode: z.enum(['bwrap', 'none']),
+  /** 'none': the job ran WITHOUT bubblewrap (ARCHLOOP_SANDBOX=none + ARCHLOOP_ALLOW_UNSAFE=1). */
+  mode: SandboxMode,
   uid: z.number().int().nullable(),
+  /** Which per-slot uid ran the job (root workers; null otherwise). */
+  slot: z.number().int().nullable().default(null),
+  seccomp: z.boolean().default(false),
+  /** GPU device nodes bound into the sandbox. */
+  gpus: z.array(z.string()).default([]),
   wallLimitS: z.number(),
   addressSpaceMb: z.number().int().nullable(),
   cpuS: z.number().int(),
@@ -89,6 +98,11 @@ const ResultBase = z.object({
   logs: SandboxLogs,
   runnerVersion: z.string(),
   torchVersion: z.string().nullable(),
+  /**
+   * Fields whose values come from inside the candidate's own process (which can forge its
+   * report): stored as the candidate's claim. Accuracy is never among them.
+   */
+  claimed: z.array(z.string()).default([]),
 });
 
 export const ValidateOutcome = ResultBase.extend({
@@ -135,7 +149,8 @@ export type ProgressEvent = z.infer<typeof ProgressEvent>;
 export const RunnerEvent = z.discriminatedUnion('event', [
   ProgressEvent,
   z.object({ event: z.literal('result'), result: SandboxOutcome }),
-  z.object({ event: z.literal('error'), message: z.string() }),
+  /** The runner cannot do its job on this machine; retryable: it may pass on its own (every slot busy). */
+  z.object({ event: z.literal('error'), message: z.string(), retryable: z.boolean().default(false) }),
 ]);
 export type RunnerEvent = z.infer<typeof RunnerEvent>;
 
@@ -144,8 +159,10 @@ export type SandboxKind = z.infer<typeof SandboxKind>;
 
 /** Worker-side sandbox settings (not part of the run config: they describe the machine). */
 export const SandboxSettings = z.strictObject({
-  mode: z.enum(['bwrap', 'none']).default('bwrap'),
+  mode: SandboxMode.default('bwrap'),
   auditHook: z.boolean().default(true),
+  /** Concurrent sandboxes per machine, each with its own uid (root workers). */
+  slots: z.number().int().positive().max(1000).optional(),
   nproc: z.number().int().positive().optional(),
   runtimeReserveMb: z.number().int().nonnegative().optional(),
   graceS: z.number().nonnegative().optional(),

@@ -1,6 +1,10 @@
-/** Splits a byte stream into lines, with a cap on one line's length (the stream is untrusted-adjacent). */
+/**
+ * Splits a text stream into lines, with a cap on one line's length (the stream relays
+ * untrusted output). Linear: each chunk is searched once, however long the line.
+ */
 export class LineSplitter {
-  private pending = '';
+  private parts: string[] = [];
+  private pendingChars = 0;
 
   constructor(
     private readonly onLine: (line: string) => void,
@@ -8,19 +12,29 @@ export class LineSplitter {
   ) {}
 
   push(chunk: string): void {
-    this.pending += chunk;
-    if (this.pending.length > this.maxLineChars) throw new Error(`runner output line longer than ${this.maxLineChars} chars`);
-    let newline = this.pending.indexOf('\n');
+    let start = 0;
+    let newline = chunk.indexOf('\n');
     while (newline >= 0) {
-      const line = this.pending.slice(0, newline);
-      this.pending = this.pending.slice(newline + 1);
-      if (line.trim()) this.onLine(line);
-      newline = this.pending.indexOf('\n');
+      this.emit(chunk.slice(start, newline));
+      start = newline + 1;
+      newline = chunk.indexOf('\n', start);
+    }
+    const rest = chunk.slice(start);
+    if (rest) {
+      this.parts.push(rest);
+      this.pendingChars += rest.length;
+      if (this.pendingChars > this.maxLineChars) throw new Error(`runner output line longer than ${this.maxLineChars} chars`);
     }
   }
 
   end(): void {
-    if (this.pending.trim()) this.onLine(this.pending);
-    this.pending = '';
+    if (this.parts.length) this.emit('');
+  }
+
+  private emit(tail: string): void {
+    const line = this.parts.length ? this.parts.join('') + tail : tail;
+    this.parts = [];
+    this.pendingChars = 0;
+    if (line.trim()) this.onLine(line);
   }
 }

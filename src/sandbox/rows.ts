@@ -1,12 +1,16 @@
 /**
  * What a sandbox outcome becomes in the `candidates` row (pure). The activities write
  * exactly these values and the CLI prints exactly these values, so `archloop validate
- * --json` shows what a run would store.
+ * --json` shows what a run would store. `sandboxMode` repeats the stored
+ * `validation.sandbox.mode` / `training.sandbox.mode`: 'none' marks a row produced
+ * WITHOUT a sandbox (unsafe mode), null one that never reached the sandbox.
  */
-import type { TrainOutcome, ValidateOutcome } from '../core/sandbox';
+import type { SandboxMode, TrainOutcome, ValidateOutcome } from '../core/sandbox';
+import { storableText } from './interpret';
 
 export interface ValidationRow {
   status: 'valid' | 'invalid';
+  sandboxMode: SandboxMode | null;
   valid: boolean;
   failureClass: string | null;
   failureMessage: string | null;
@@ -21,6 +25,7 @@ export interface ValidationRow {
 
 export interface TrainingRow {
   status: 'trained' | 'train-failed';
+  sandboxMode: SandboxMode | null;
   accuracy: number | null;
   failureClass: string | null;
   failureMessage: string | null;
@@ -28,21 +33,22 @@ export interface TrainingRow {
   timings: { train: Record<string, number> };
 }
 
-/** Postgres text and jsonb cannot hold U+0000, and candidate output may contain it. */
-export function withoutNul<T>(value: T): T {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD') as T;
-  if (Array.isArray(value)) return value.map(withoutNul) as T;
+/** Postgres text and jsonb reject U+0000 and lone surrogates, in keys as in values, and candidate output may hold both. */
+export function storable<T>(value: T): T {
+  if (typeof value === 'string') return storableText(value) as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNul(v)])) as T;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storable(v)])) as T;
   }
   return value;
 }
 
 export function validationRow(raw: ValidateOutcome): ValidationRow {
-  const outcome = withoutNul(raw);
+  const outcome = storable(raw);
   const { graph, ...validation } = outcome;
   return {
     status: outcome.ok ? 'valid' : 'invalid',
+    sandboxMode: outcome.sandbox?.mode ?? null,
     valid: outcome.ok,
     failureClass: outcome.failure?.class ?? null,
     failureMessage: outcome.failure?.message ?? null,
@@ -57,9 +63,10 @@ export function validationRow(raw: ValidateOutcome): ValidationRow {
 
 /** A low-accuracy model keeps its accuracy (the paper's metrics count it) but is train-failed. */
 export function trainingRow(raw: TrainOutcome): TrainingRow {
-  const outcome = withoutNul(raw);
+  const outcome = storable(raw);
   return {
     status: outcome.ok ? 'trained' : 'train-failed',
+    sandboxMode: outcome.sandbox?.mode ?? null,
     accuracy: outcome.accuracy,
     failureClass: outcome.failure?.class ?? null,
     failureMessage: outcome.failure?.message ?? null,

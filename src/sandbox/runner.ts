@@ -1,14 +1,18 @@
 /**
  * Runs `python -m archloop.runner <kind>`: writes the request on stdin, streams progress
  * events, enforces an outer timeout (the runner has its own; this one guards against the
- * runner itself hanging) and parses the result with zod. The runner kills its sandbox when
- * it dies (bwrap --die-with-parent), so killing the runner's process group is enough.
+ * runner itself hanging) and reads the result (interpret.ts: whatever a candidate makes
+ * the runner print is that candidate's classified failure, never an infrastructure
+ * error). The runner is spawned in its own process group (a timeout kills the group) and
+ * dies with this process (it arms a parent-death signal against ARCHLOOP_PARENT_PID);
+ * its sandbox dies with it (bwrap --die-with-parent).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { PYTHON_SRC, pythonBin, stateDir } from '../env';
-import { RunnerEvent, type ProgressEvent, type SandboxOutcome, type SandboxRequest } from '../core/sandbox';
+import { ProgressEvent, type SandboxOutcome, type SandboxRequest } from '../core/sandbox';
 import { SandboxInfraError } from './errors';
+import { interpretRun } from './interpret';
 import { LineSplitter } from './lines';
 import { outerTimeoutS } from './request';
 
@@ -22,19 +26,26 @@ export interface RunOptions {
   env?: Record<string, string>;
 }
 
+/** The runner's stdout is bounded: a graph of 50k nodes is ~10 MB; anything far beyond is not a result. */
+const MAX_LINE_CHARS = 32 * 1024 * 1024;
+const MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
+/** Passed through to the runner when set: proxies, the allotted GPUs, the unsafe-mode consent. */
+const PASSED_ENV = ['ARCHLOOP_DATASETS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'CUDA_VISIBLE_DEVICES', 'ARCHLOOP_ALLOW_UNSAFE'];
+
 /** The runner's environment: only what it needs (the sandboxed side gets even less). */
-function runnerEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+export function runnerEnv(extra: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env, parentPid = process.pid): Record<string, string> {
+  const out: Record<string, string> = {
+    PATH: env.PATH ?? '/usr/bin:/bin',
     PYTHONPATH: PYTHON_SRC,
     ARCHLOOP_HOME: stateDir(),
+    ARCHLOOP_PARENT_PID: String(parentPid),
     LANG: 'C.UTF-8',
   };
-  for (const key of ['ARCHLOOP_DATASETS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']) {
-    const value = process.env[key];
-    if (value) env[key] = value;
+  for (const key of PASSED_ENV) {
+    const value = env[key];
+    if (value !== undefined) out[key] = value;
   }
-  return { ...env, ...extra };
+  return { ...out, ...extra };
 }
 
 export async function runSandbox(request: SandboxRequest, options: RunOptions = {}): Promise<SandboxOutcome> {
@@ -58,29 +69,26 @@ export async function runSandbox(request: SandboxRequest, options: RunOptions = 
     }
   };
 
-  let result: SandboxOutcome | undefined;
-  let runnerError: string | undefined;
-  let protocolError: string | undefined;
+  const lines: string[] = [];
+  let overflow: string | undefined;
+  let outputChars = 0;
   let stderrTail = '';
   const splitter = new LineSplitter((line) => {
-    let payload: unknown;
+    lines.push(line);
+    const progress = progressOf(line);
+    if (progress) options.onProgress?.(progress);
+  }, MAX_LINE_CHARS);
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    if (overflow) return;
+    outputChars += chunk.length;
     try {
-      payload = JSON.parse(line);
-    } catch {
-      protocolError ??= `runner wrote a non-JSON line: ${line.slice(0, 200)}`;
-      return;
+      if (outputChars > MAX_OUTPUT_CHARS) throw new Error(`more than ${MAX_OUTPUT_CHARS} characters of output`);
+      splitter.push(chunk);
+    } catch (error) {
+      overflow = error instanceof Error ? error.message : String(error);
+      killGroup();
     }
-    const parsed = RunnerEvent.safeParse(payload);
-    if (!parsed.success) {
-      protocolError ??= `runner event failed validation: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
-      return;
-    }
-    const event = parsed.data;
-    if (event.event === 'progress') options.onProgress?.(event);
-    else if (event.event === 'result') result = event.result;
-    else runnerError = event.message;
   });
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => splitter.push(chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderrTail = (stderrTail + chunk).slice(-8192);
   });
@@ -103,14 +111,22 @@ export async function runSandbox(request: SandboxRequest, options: RunOptions = 
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   });
-  splitter.end();
+  if (!overflow) splitter.end();
 
   if (options.signal?.aborted) throw new SandboxInfraError('sandbox run cancelled', true);
   if (timedOut) throw new SandboxInfraError(`runner did not finish within ${timeoutS} s; killed`, true);
-  if (runnerError) throw new SandboxInfraError(runnerError);
-  if (result) return result;
-  throw new SandboxInfraError(
-    `runner exited (${exit.signal ?? exit.code}) without a result${protocolError ? `: ${protocolError}` : ''}; stderr: ${stderrTail.slice(-2000)}`,
-    true,
-  );
+  const verdict = interpretRun({ kind: request.kind, lines, exit, stderrTail, overflow });
+  if (verdict.type === 'infra') throw new SandboxInfraError(verdict.message, verdict.retryable);
+  return verdict.outcome;
+}
+
+/** Progress lines are short; a long line is the result, parsed once at the end. */
+function progressOf(line: string): ProgressEvent | undefined {
+  if (line.length > 4096) return undefined;
+  try {
+    const parsed = ProgressEvent.safeParse(JSON.parse(line));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

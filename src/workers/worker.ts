@@ -3,11 +3,12 @@
  * queues. The control worker also runs the workflows. Any number of workers of each kind
  * may join the same cluster; SIGINT/SIGTERM drain them gracefully.
  */
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { TASK_QUEUES, type QueueName } from '../activities/contract';
 import { createActivities } from '../activities/index';
 import { migrateUp } from '../db/migrate';
 import { databaseUrl, temporalAddress, temporalNamespace } from '../env';
+import { settingsFromEnv } from '../sandbox/request';
 
 export type WorkerQueue = QueueName | 'all';
 
@@ -53,6 +54,13 @@ export async function createWorkers(settings: WorkerSettings): Promise<Worker[]>
 
 /** Applies pending migrations, then runs the workers until a shutdown signal. */
 export async function runWorkers(settings: WorkerSettings, log: (line: string) => void): Promise<void> {
+  // Refuses ARCHLOOP_SANDBOX=none without ARCHLOOP_ALLOW_UNSAFE=1; says so loudly with it.
+  if (settingsFromEnv().mode === 'none') {
+    Runtime.instance().logger.error('UNSAFE: this worker runs candidate programs WITHOUT a sandbox (ARCHLOOP_SANDBOX=none)', {
+      event: 'sandbox.unsafe',
+      consequence: 'no containment; accuracies can be forged; every row it writes has sandbox.mode "none"',
+    });
+  }
   const applied = await migrateUp(databaseUrl());
   if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
   const workers = await createWorkers(settings);

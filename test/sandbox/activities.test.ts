@@ -13,7 +13,7 @@ import { createValidateActivities } from '../../src/activities/validate';
 import { SandboxInfraError } from '../../src/sandbox/errors';
 import { runSandbox } from '../../src/sandbox/runner';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { GOOD_NET, CHATTY_NUL, SHAPE_BUG, SMALL } from './helpers';
+import { GOOD_NET, CHATTY_NUL, FORGERIES, SHAPE_BUG, SMALL, forging } from './helpers';
 
 const enabled = Boolean(process.env.DATABASE_URL);
 
@@ -108,6 +108,23 @@ describe('sandbox activities', { skip: enabled ? false : 'DATABASE_URL is not se
     const { validateCandidate } = createValidateActivities({ pool: db.pool });
     const result = (await new MockActivityEnvironment().run(validateCandidate, { candidateId: id })) as ValidateResult;
     assert.equal(result.failureClass, 'instantiate');
+  });
+
+  test('a candidate that forges its event channel is stored as its own classified failure', async () => {
+    for (const name of ['malformed result', 'huge progress then nothing', 'lone surrogate and NUL'] as const) {
+      const id = await candidate(forging(FORGERIES[name]!.lines));
+      const env = new MockActivityEnvironment();
+      const beats: unknown[] = [];
+      env.on('heartbeat', (details: unknown) => beats.push(details));
+      const { validateCandidate } = createValidateActivities({ pool: db.pool });
+      const result = (await env.run(validateCandidate, { candidateId: id })) as ValidateResult;
+      assert.equal(result.valid, false, name);
+      assert.ok(result.failureClass, name);
+      const row = (await db.pool.query(`SELECT status, failure_message, validation FROM candidates WHERE id = $1`, [id])).rows[0];
+      assert.equal(row.status, 'invalid', name);
+      assert.ok(row.validation.claimed.includes('params'), name);
+      assert.ok(beats.every((beat) => JSON.stringify(beat).length < 256), `${name}: heartbeat details stay small`);
+    }
   });
 
   test('extract-failed candidates are not run', async () => {

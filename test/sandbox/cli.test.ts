@@ -1,39 +1,72 @@
-/** `archloop validate|train <file> --json` print exactly the row values the activities store. */
+/**
+ * `archloop validate|train <file> --json` print exactly the row values the activities store,
+ * and exit 0 whenever the program got a result — also when the program forged the runner's
+ * event channel (then the result is its classified failure).
+ */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Command } from 'commander';
 import { register, runFile } from '../../src/cli/validate';
+import { REPO_ROOT } from '../../src/env';
 import { validationRow } from '../../src/sandbox/rows';
-import { GOOD_NET, SHAPE_BUG, SMALL } from './helpers';
+import { FORGERIES, GOOD_NET, SHAPE_BUG, SMALL, forging } from './helpers';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'archloop-cli-'));
 const config = path.join(dir, 'config.json');
-writeFileSync(config, JSON.stringify({ dataset: SMALL.dataset, contract: SMALL.contract, training: SMALL.training }));
+writeFileSync(config, JSON.stringify({ dataset: SMALL.dataset, contract: { ...SMALL.contract, maxParams: 100_000 }, training: SMALL.training }));
 const file = (name: string, code: string) => {
   const target = path.join(dir, name);
   writeFileSync(target, code);
   return target;
 };
+const options = { dataset: 'synthetic', preset: 'demo', config };
 
 test('validate --json prints the validation row', async () => {
-  const row = await runFile('validate', file('good.py', GOOD_NET), { dataset: 'synthetic', preset: 'demo', config });
+  const row = await runFile('validate', file('good.py', GOOD_NET), options);
   assert.ok('validation' in row);
   assert.equal(row.status, 'valid');
+  assert.equal(row.sandboxMode, 'bwrap');
+  assert.ok(row.validation.claimed.includes('params'), 'params are stored as the candidate\'s claim');
   assert.deepEqual(validationRow({ ...row.validation, graph: row.graphIr }), row);
 });
 
-test('the registered command prints JSON and exits 1 for an invalid program', async () => {
+test('the registered command prints JSON and exits 0 for an invalid program', async () => {
   const program = new Command().exitOverride();
   const chunks: string[] = [];
+  process.exitCode = undefined;
   register(program, { out: (text) => chunks.push(text), err: () => undefined });
   await program.parseAsync(['node', 'archloop', 'validate', file('bad.py', SHAPE_BUG), '--dataset', 'synthetic', '--preset', 'demo', '--config', config, '--json']);
   const printed = JSON.parse(chunks.join(''));
   assert.equal(printed.status, 'invalid');
   assert.equal(printed.failureClass, 'shape');
   assert.equal(printed.validation.kind, 'validate');
-  assert.equal(process.exitCode, 1);
-  process.exitCode = 0;
+  assert.equal(process.exitCode, undefined);
 });
+
+test('every forged event channel ends as the candidate\'s classified failure', async () => {
+  for (const [name, { kind, lines }] of Object.entries(FORGERIES)) {
+    const row = await runFile(kind, file(`forged-${kind}.py`, forging(lines)), options);
+    assert.ok(row.failureClass, `${name}: ${JSON.stringify(row).slice(0, 500)}`);
+    assert.ok(!JSON.stringify(row).includes('\\u0000') && !/\\ud[89a-f]/i.test(JSON.stringify(row)), name);
+    if (name === 'params over the limit') assert.equal(row.failureClass, 'too-large', name);
+  }
+});
+
+for (const kind of ['validate', 'train'] as const) {
+  test(`bin/archloop ${kind} exits 0 with JSON when the program forges its result`, () => {
+    const forged = file(`forged-cli-${kind}.py`, forging(['{"event":"result","result":{"ok":tru']));
+    const done = spawnSync(path.join(REPO_ROOT, 'bin', 'archloop'), [kind, forged, '--dataset', 'synthetic', '--preset', 'demo', '--config', config, '--json'], {
+      encoding: 'utf8',
+      env: process.env,
+      timeout: 300_000,
+    });
+    assert.equal(done.status, 0, done.stderr);
+    const row = JSON.parse(done.stdout);
+    assert.equal(row.failureClass, 'crash');
+    assert.match(row.failureMessage, /malformed/);
+  });
+}

@@ -54,3 +54,38 @@ export const SHAPE_BUG = GOOD_NET.replace('return self.head(F.adaptive_avg_pool2
 export const SLEEPER = GOOD_NET.replace('self.device = device', 'self.device = device\n        import time\n        time.sleep(10**6)');
 
 export const CHATTY_NUL = GOOD_NET.replace('self.device = device', "self.device = device\n        print('nul\\x00byte')\n        raise ValueError('bad\\x00value')");
+
+/**
+ * A program that writes `lines` to the runner's event channel itself (the fd number is in
+ * its argv) from __init__, then exits: a forged report.
+ */
+export function forging(lines: string[], exit = true): string {
+  const payload = JSON.stringify(lines.map((line) => `${line}\n`).join(''));
+  return GOOD_NET.replace(
+    'self.device = device',
+    [
+      'self.device = device',
+      '        import os, json',
+      "        argv = open('/proc/self/cmdline', 'rb').read().split(b'\\0')",
+      "        fd = int(argv[argv.index(b'--events-fd') + 1])",
+      `        os.write(fd, json.loads(${JSON.stringify(payload)}).encode('utf-8', 'surrogatepass'))`,
+      ...(exit ? ['        os._exit(0)'] : []),
+    ].join('\n'),
+  );
+}
+
+const ok = { ok: true, warnings: [], timings: {} };
+/** Forged event lines, each of which must end as the candidate's classified failure. */
+export const FORGERIES: Record<string, { kind: 'validate' | 'train'; lines: string[] }> = {
+  'malformed result': { kind: 'validate', lines: ['{"event":"result","result":{"ok":tru'] },
+  'negative params': { kind: 'validate', lines: [JSON.stringify({ event: 'result', result: { ...ok, outputShape: [2, 10], params: -5, flops: 1 } })] },
+  'params over the limit': { kind: 'validate', lines: [JSON.stringify({ event: 'result', result: { ...ok, outputShape: [2, 10], params: 1e12, flops: 1 } })] },
+  'lone surrogate and NUL': {
+    kind: 'validate',
+    lines: ['{"event":"result","result":{"ok":false,"failure":{"class":"forward","stage":"forward","message":"\\ud800 and \\u0000"}}}'],
+  },
+  'unknown failure class': { kind: 'validate', lines: [JSON.stringify({ event: 'result', result: { ok: false, failure: { class: 'pwned', stage: 'x', message: 'm' } } })] },
+  'huge progress then nothing': { kind: 'validate', lines: [JSON.stringify({ event: 'progress', stage: 'x'.repeat(3_000_000), elapsedS: 1 })] },
+  'bad base64 predictions': { kind: 'train', lines: [JSON.stringify({ event: 'result', result: { ...ok, predictionsB64: '!!!not base64' } })] },
+  'NaN flops': { kind: 'validate', lines: ['{"event":"result","result":{"ok":true,"outputShape":[2,10],"params":1,"flops":NaN}}'] },
+};

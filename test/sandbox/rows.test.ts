@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SandboxOutcome, TrainOutcome, ValidateOutcome } from '../../src/core/sandbox';
-import { trainingRow, validationRow, withoutNul } from '../../src/sandbox/rows';
+import { storable, trainingRow, validationRow } from '../../src/sandbox/rows';
 
 const base = {
   warnings: [],
@@ -58,6 +58,18 @@ test('schemas reject unknown failure classes and malformed hashes', () => {
   assert.equal(SandboxOutcome.safeParse(badHash).success, false);
 });
 
-test('NUL characters are replaced before they reach Postgres', () => {
-  assert.deepEqual(withoutNul({ a: 'x\u0000y', b: ['\u0000'], c: 3, d: null }), { a: 'x\uFFFDy', b: ['\uFFFD'], c: 3, d: null });
+test('NUL characters and lone surrogates are replaced, in keys too, before they reach Postgres', () => {
+  assert.deepEqual(storable({ a: 'x\u0000y', b: ['\u0000'], c: 3, d: null, 'k\uD800': 'ok \uD83D\uDE00 \uDC00' }), {
+    a: 'x\uFFFDy', b: ['\uFFFD'], c: 3, d: null, 'k\uFFFD': 'ok \uD83D\uDE00 \uFFFD',
+  });
+});
+
+test('rows say which sandbox mode produced them', () => {
+  const sandbox = { mode: 'none', uid: 0, wallLimitS: 60, addressSpaceMb: null, cpuS: 70, nproc: 64, nofile: 256, fsizeMb: 64, exitCode: 0, signal: null };
+  const outcome = ValidateOutcome.parse({
+    ...base, sandbox, kind: 'validate', ok: false, failure: { class: 'shape', stage: 'shape', message: 'm' },
+    outputShape: null, params: null, flops: null, graph: null, structuralHash: null,
+  });
+  assert.equal(validationRow(outcome).sandboxMode, 'none');
+  assert.equal(validationRow({ ...outcome, sandbox: null }).sandboxMode, null);
 });

@@ -1,14 +1,15 @@
 /** The TS client against the real Python runner and bubblewrap. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { ProgressEvent } from '../../src/core/sandbox';
 import { SandboxInfraError } from '../../src/sandbox/errors';
 import { buildRequest, settingsFromEnv } from '../../src/sandbox/request';
-import { runSandbox } from '../../src/sandbox/runner';
+import { runnerEnv, runSandbox } from '../../src/sandbox/runner';
+import { pythonBin } from '../../src/env';
 import { GOOD_NET, SHAPE_BUG, SLEEPER, SMALL } from './helpers';
 
 const settings = settingsFromEnv({});
@@ -52,8 +53,25 @@ test('the outer timeout kills the runner and its sandbox', async () => {
   });
   assert.ok(Date.now() - started < 15_000);
   await new Promise((resolve) => setTimeout(resolve, 500));
-  const left = spawnSync('ps', ['-o', 'pid=,args=', '-U', 'archloop-sbx']).stdout.toString().trim(); // ps exits 1 when none
-  assert.equal(left, '', 'no sandbox process survives');
+  assert.deepEqual(sandboxProcesses(), [], 'no sandbox process survives');
+});
+
+/** Processes of the per-slot sandbox users started from this checkout's interpreter. */
+function sandboxProcesses(): string[] {
+  const users = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('archloop-sbx-'))
+    .map((line) => line.split(':')[2]!);
+  if (users.length === 0) return [];
+  const out = spawnSync('ps', ['-o', 'pid=,args=', '-U', users.join(',')]).stdout.toString(); // ps exits 1 when none
+  return out.split('\n').filter((line) => line.includes(pythonBin()));
+}
+
+test('the runner is told its parent, to die with it', () => {
+  const env = runnerEnv({}, { PATH: '/bin', CUDA_VISIBLE_DEVICES: '1', SECRET: 'x' }, 4242);
+  assert.equal(env.ARCHLOOP_PARENT_PID, '4242');
+  assert.equal(env.CUDA_VISIBLE_DEVICES, '1', 'the allotted GPUs reach the sandbox');
+  assert.equal(env.SECRET, undefined, 'nothing else of the worker leaks in');
 });
 
 test('a missing runner or bwrap is a non-retryable infrastructure error', async () => {

@@ -4,12 +4,13 @@ validate/train read a JobRequest as JSON (stdin, or --request FILE; or build one
 --code/--dataset) and write JSON lines on stdout: {"event":"progress",…}* then one
 {"event":"result","result":…}. An infrastructure problem (no bwrap, dataset missing)
 is {"event":"error","message":…} with exit code 3; a failing candidate is a result
-with exit code 0.
+with exit code 0. --unsafe-no-sandbox also needs ARCHLOOP_ALLOW_UNSAFE=1 in the environment.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,8 +47,12 @@ def _request(args, kind: str):
 
 
 def run_job(args, kind: str) -> int:
+    from . import lifeline
     from .job import InfrastructureError, Job
 
+    # Die with the worker that started us (it spawns us in our own process group, so its
+    # own death would not reach us otherwise); bwrap --die-with-parent does the rest.
+    lifeline.die_with_parent(lifeline.parent_from_env(os.environ.get("ARCHLOOP_PARENT_PID")))
     try:
         request = _request(args, kind)
     except (ValueError, ValidationError, OSError) as error:
@@ -56,11 +61,11 @@ def run_job(args, kind: str) -> int:
     try:
         job = Job(request, unsafe_no_sandbox=args.unsafe_no_sandbox, emit=_out)
         if job.mode == "none":
-            log("sandbox.disabled", level="warn", message="--unsafe-no-sandbox: running untrusted code without bubblewrap")
+            log("sandbox.disabled", level="error", message="UNSAFE: running untrusted code without bubblewrap (--unsafe-no-sandbox)")
         result = job.run()
     except InfrastructureError as error:
-        log("job.infrastructure_error", level="error", message=str(error))
-        _out({"event": "error", "message": str(error)})
+        log("job.infrastructure_error", level="error", message=str(error), retryable=error.retryable)
+        _out({"event": "error", "message": str(error), "retryable": error.retryable})
         return EXIT_INFRA
     _out({"event": "result", "result": json.loads(result.to_json())})
     failure = result.failure
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--dataset-path")
         sub.add_argument("--no-download", action="store_true")
         sub.add_argument("--unsafe-no-sandbox", action="store_true",
-                         help="run WITHOUT bubblewrap (rlimits and timeouts only): never on a shared machine")
+                         help="run WITHOUT bubblewrap (rlimits and timeouts only; needs ARCHLOOP_ALLOW_UNSAFE=1): never on a shared machine")
     spec = commands.add_parser("dataset-spec", help="print a dataset's spec (input shape, classes, mean/std)")
     spec.add_argument("--dataset", required=True, choices=["cifar10", "fashion-mnist", "synthetic"])
     spec.add_argument("--dataset-path")

@@ -14,6 +14,12 @@ from .failures import CandidateFailure, FailureClass
 from .protocol import DatasetSpec, TrainingSection
 
 ALLOWED_PRM = {"lr", "momentum", "dropout", "batch"}
+# Bound before any candidate code runs, so a program that rebinds torch.nn.Module.parameters
+# or overrides parameters() in its Net cannot shrink its own count this way. In-process
+# checks can still be subverted by a determined program: the counts are stored as claims.
+_MODULE = torch.nn.Module
+_MODULE_PARAMETERS = torch.nn.Module.parameters
+_MODULE_INIT_STATE = "_parameters"
 
 
 def import_candidate(code: str, job_dir: str) -> ModuleType:
@@ -44,8 +50,13 @@ def instantiate(module: ModuleType, spec: DatasetSpec, batch: int, prm: dict[str
         raise CandidateFailure(FailureClass.CONTRACT, "Net is not a subclass of torch.nn.Module", "contract")
     in_shape = (batch, *spec.input_shape)
     model = net_class(in_shape, (spec.classes,), dict(prm), device)
+    # An instance whose class only pretends to be a Module (a metaclass rewriting its MRO,
+    # a __class__ property) never ran Module.__init__.
+    if not isinstance(model, _MODULE) or _MODULE_INIT_STATE not in object.__getattribute__(model, "__dict__"):
+        raise CandidateFailure(FailureClass.CONTRACT, "Net(...) did not build a torch.nn.Module", "contract")
     return model.to(device)
 
 
 def count_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())  # parameters() already de-duplicates shared ones
+    # torch's own parameters() (de-duplicating shared ones), not one the Net may override
+    return sum(p.numel() for p in _MODULE_PARAMETERS(model))

@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     apply_limits(args.limits)
+    from .lifeline import die_with_parent
+    die_with_parent(None)  # without bwrap there is no PID namespace to take us down with the runner
     events = Events(args.events_fd)
     events.progress("start")
 

@@ -1,14 +1,14 @@
 """One job on the trusted side: static checks, dataset, sandbox, and the final result.
 
-Flow: syntax + contract (ast, no sandbox needed) -> dataset cache -> sandboxed inner
-process -> result assembled here: the structural hash is computed from the returned
-IR, and accuracy from the returned predictions against test labels that never entered
-the sandbox.
+Flow: syntax + contract (ast, no sandbox needed) -> dataset cache -> the job's data view
+(train: test images in a secret order) -> a sandbox slot (root: its own uid) -> sandboxed
+inner process -> result assembled here from untrusted events: limits re-checked, the
+structural hash computed from the returned IR, and accuracy from the returned predictions
+against test labels that never entered the sandbox. Whatever the candidate writes, the
+result is a valid outcome; only a broken machine raises InfrastructureError.
 """
 from __future__ import annotations
 
-import base64
-import json
 import math
 import os
 import shutil
@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from pydantic import ValidationError
 
-from . import RUNNER_VERSION, contract
+from . import RUNNER_VERSION, contract, lifeline, untrusted, verify
 from .datasets import cache, registry
 from .failures import CandidateFailure, FailureClass
-from .protocol import (DatasetInfo, DatasetSpec, Failure, InnerRequest, InnerResult, JobRequest, Logs, ProgressEvent,
-                       SandboxInfo, TrainOutcome, ValidateOutcome)
+from .protocol import (DatasetInfo, DatasetSpec, Failure, InnerRequest, InnerResult, JobRequest, Logs, SandboxInfo,
+                       TrainOutcome, ValidateOutcome)
+from .sandbox import gpu as gpus
+from .sandbox import jobdata, seccomp, supervise
 from .sandbox import layout as sandbox_layout
-from .sandbox import supervise
-from .sandbox.identity import SandboxUnavailable, ensure_user
+from .sandbox.identity import Identity, SandboxUnavailable, Slot, SlotsBusy, acquire_slot, identity_for
 from .structural_hash import structural_hash
 
 MAX_GRAPH_NODES = 50_000
@@ -37,7 +37,12 @@ Emit = Callable[[dict], None]
 
 
 class InfrastructureError(Exception):
-    """Not the candidate's fault: the runner cannot do its job on this machine."""
+    """Not the candidate's fault: the runner cannot do its job on this machine. retryable:
+    it may pass on its own (every sandbox slot busy), unlike a missing tool or dataset."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def wall_limit(request: JobRequest) -> float:
@@ -65,6 +70,11 @@ def _failure(cls: FailureClass, message: str, stage: str) -> Failure:
     return Failure(failure_class=cls.value, stage=stage, message=message)
 
 
+UNSAFE_WARNING = "UNSAFE: ran without a sandbox (ARCHLOOP_SANDBOX=none): neither containment nor the accuracy is guaranteed"
+PROGRESS_INTERVAL_S = 0.25
+PROGRESS_MAX_EVENTS = 10_000
+
+
 def _python_env(threads: int, job_dir: str, pythonpath: str) -> dict[str, str]:
     """The complete environment of the sandboxed process: nothing of the worker's leaks in."""
     return {
@@ -73,6 +83,24 @@ def _python_env(threads: int, job_dir: str, pythonpath: str) -> dict[str, str]:
         "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
         "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "TORCHINDUCTOR_CACHE_DIR": f"{job_dir}/inductor",
     }
+
+
+class ProgressThrottle:
+    """Forwards a progress event when its stage changes, else at most every interval: the
+    events are untrusted and become activity heartbeats."""
+
+    def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, max_events: int = PROGRESS_MAX_EVENTS):
+        self.interval_s, self.max_events = interval_s, max_events
+        self.stage: Optional[str] = None
+        self.last = -math.inf
+        self.sent = 0
+
+    def allow(self, stage: str, now: float) -> bool:
+        if self.sent >= self.max_events or (stage == self.stage and now - self.last < self.interval_s):
+            return False
+        self.stage, self.last = stage, now
+        self.sent += 1
+        return True
 
 
 def _signal_name(returncode: Optional[int], bwrap: bool) -> Optional[str]:
@@ -101,27 +129,58 @@ def classify_exit(outcome: supervise.Outcome, sig: Optional[str], limit_s: float
         return _failure(FailureClass.SANDBOX_VIOLATION, "exceeded the file-size limit (SIGXFSZ)", "sandbox")
     if sig == "SIGKILL":
         return _failure(FailureClass.OOM, "killed by SIGKILL (out of memory)", "sandbox")
+    if sig == "SIGSYS":
+        return _failure(FailureClass.SANDBOX_VIOLATION, "killed by the seccomp filter (a forbidden system call ABI)", "sandbox")
     tail = outcome.stderr.text().strip().splitlines()[-1:] or [""]
     if sig:
         return _failure(FailureClass.CRASH, f"died of {sig}", "sandbox")
     return _failure(FailureClass.CRASH, f"exited with code {outcome.returncode} without a result {tail[0][:300]}".strip(), "sandbox")
 
 
+def interpret(outcome: supervise.Outcome, sig: Optional[str], limit_s: float) -> tuple[Optional[InnerResult], Optional[Failure]]:
+    """The sandbox's report and the failure it amounts to. A genuine run writes exactly one
+    result event; several mean the program wrote its own. Limits the supervisor saw broken
+    (time, output, signals) win over whatever the process reported."""
+    if outcome.timed_out or outcome.output_flood or outcome.events_flood or sig:
+        return None, classify_exit(outcome, sig, limit_s)
+    found = untrusted.results_of(outcome.lines)
+    if found.count > 1:
+        return None, _failure(FailureClass.SANDBOX_VIOLATION,
+                              f"the event channel carried {found.count} result events (a program wrote its own)", "sandbox")
+    if found.count == 1 and not found.valid:
+        return None, _failure(FailureClass.CRASH, f"malformed result from the sandbox: {found.first_error}", "sandbox")
+    if not found.valid and found.unreadable:
+        return None, _failure(FailureClass.CRASH, f"malformed event lines ({found.unreadable} unreadable) and no result from the "
+                              f"sandbox; exit code {outcome.returncode}", "sandbox")
+    if not found.valid:
+        return None, classify_exit(outcome, sig, limit_s)
+    inner = found.valid[0]
+    if inner.failure is not None:
+        return inner, inner.failure
+    if not inner.ok:
+        return inner, _failure(FailureClass.CRASH, "the sandbox reported a failure without saying which", "sandbox")
+    return inner, None
+
+
 class Job:
-    def __init__(self, request: JobRequest, unsafe_no_sandbox: bool, emit: Emit):
+    def __init__(self, request: JobRequest, unsafe_no_sandbox: bool, emit: Emit, env: Optional[dict[str, str]] = None):
+        env = dict(os.environ) if env is None else env
         self.request = request
         self.emit = emit
+        self.env = env
         self.mode = "none" if (request.sandbox.mode == "none" or unsafe_no_sandbox) else "bwrap"
         if self.mode == "none" and not unsafe_no_sandbox:
             raise InfrastructureError("sandbox.mode 'none' requires --unsafe-no-sandbox")
-        if self.mode == "bwrap" and shutil.which("bwrap") is None:
+        if self.mode == "none" and env.get("ARCHLOOP_ALLOW_UNSAFE") != "1":
+            raise InfrastructureError("running without a sandbox needs ARCHLOOP_ALLOW_UNSAFE=1 as well (never on a shared machine)")
+        if self.mode == "bwrap" and shutil.which("bwrap", path=env.get("PATH")) is None:
             raise InfrastructureError(
                 "bubblewrap (bwrap) is not installed: refusing to run untrusted code "
                 "(install the bubblewrap package, or pass --unsafe-no-sandbox on a throwaway machine)"
             )
         self.started = time.perf_counter()
         self.timings: dict[str, float] = {}
-        self.warnings: list[str] = []
+        self.warnings: list[str] = [UNSAFE_WARNING] if self.mode == "none" else []
 
     # ---- result assembly ------------------------------------------------------------
 
@@ -137,45 +196,41 @@ class Job:
             runner_version=RUNNER_VERSION, torch_version=inner.torch_version if inner else None,
         )
 
-    def finish(self, spec, failure, inner, sandbox, logs, labels_dir: Optional[Path]):
-        base = self._base(spec, failure, inner, sandbox, logs)
+    def finish(self, spec, failure, inner, sandbox, logs, labels: Optional[Callable[[], np.ndarray]]):
+        """labels: the test labels in the order this job's sandbox saw the images (train)."""
         if self.request.kind == "validate":
-            graph = inner.graph if inner else None
-            if graph is not None and len(graph.nodes) > MAX_GRAPH_NODES:
-                base["warnings"].append(f"graph IR dropped: {len(graph.nodes)} nodes > {MAX_GRAPH_NODES}")
-                graph = None
-            digest = None
-            if graph is not None and failure is None:
-                try:
-                    digest = structural_hash(graph)
-                except (IndexError, ValueError) as error:
-                    base["warnings"].append(f"graph IR malformed ({error}); no structural hash")
-                    graph = None
-            return ValidateOutcome(**base, output_shape=inner.output_shape if inner else None,
-                                   params=inner.params if inner else None, flops=inner.flops if inner else None,
-                                   graph=graph if failure is None else None, structural_hash=digest)
+            return self._finish_validate(spec, failure, inner, sandbox, logs)
         training = self.request.training
-        accuracy = correct = test_size = None
-        if failure is None and inner is not None and labels_dir is not None:
-            labels = cache.read_test_labels(labels_dir)
-            test_size = int(len(labels))
-            predictions = np.frombuffer(base64.b64decode(inner.predictions_b64 or ""), dtype=np.uint8)
-            if len(predictions) != test_size:
-                failure = _failure(FailureClass.EVAL_ERROR, f"{len(predictions)} predictions for {test_size} test images", "eval")
-            else:
-                correct = int((predictions.astype(np.int64) == labels).sum())
-                accuracy = correct / test_size
-                if accuracy < training.fail_below_accuracy:
-                    failure = _failure(FailureClass.LOW_ACCURACY,
-                                       f"accuracy {accuracy:.4f} < {training.fail_below_accuracy}", "eval")
-            base["ok"] = failure is None
-            base["failure"] = failure
-        return TrainOutcome(**base, accuracy=accuracy, correct=correct, test_size=test_size,
+        score = verify.Score(None)
+        if failure is None and inner is not None and labels is not None:
+            score = verify.score(inner.predictions_b64, labels(), training.fail_below_accuracy)
+            failure = score.failure
+        base = self._base(spec, failure, inner, sandbox, logs)
+        return TrainOutcome(**base, accuracy=score.accuracy, correct=score.correct, test_size=score.test_size,
                             train_images=inner.train_images if inner else None, epochs=training.epochs,
                             batch_size=training.batch_size, device=inner.device if inner else None,
                             bf16=inner.bf16 if inner else None, channels_last=inner.channels_last if inner else None,
                             threads=inner.threads if inner else None, seed=training.seed,
                             loss=inner.loss if inner else None)
+
+    def _finish_validate(self, spec, failure, inner, sandbox, logs):
+        if failure is None and inner is not None and spec is not None:
+            failure = verify.check_validation(inner, self.request.contract, spec.classes)
+        base = self._base(spec, failure, inner, sandbox, logs)
+        graph = inner.graph if inner and failure is None else None
+        if graph is not None and len(graph.nodes) > MAX_GRAPH_NODES:
+            base["warnings"].append(f"graph IR dropped: {len(graph.nodes)} nodes > {MAX_GRAPH_NODES}")
+            graph = None
+        digest = None
+        if graph is not None:
+            try:
+                digest = structural_hash(graph)
+            except Exception as error:  # a claimed graph may be any shape: no hash, not a crash
+                base["warnings"].append(f"graph IR malformed ({type(error).__name__}); no structural hash")
+                graph = None
+        return ValidateOutcome(**base, output_shape=inner.output_shape if inner else None,
+                               params=inner.params if inner else None, flops=inner.flops if inner else None,
+                               graph=graph, structural_hash=digest)
 
     # ---- running --------------------------------------------------------------------
 
@@ -189,104 +244,130 @@ class Job:
         prepared = time.perf_counter()
         try:
             data_dir = registry.prepare(self.request.dataset)
+            spec = cache.read_spec(data_dir)
+            data = jobdata.prepare(self.request.kind, data_dir)
         except Exception as error:
             raise InfrastructureError(f"dataset {self.request.dataset.name}: {error}") from error
-        spec = cache.read_spec(data_dir)
         self.timings["datasetS"] = round(time.perf_counter() - prepared, 4)
-        return self._sandboxed(spec, data_dir)
+        try:
+            return self._sandboxed(spec, data_dir, data)
+        finally:
+            data.close()
 
-    def _gpu(self) -> bool:
-        t = self.request.training
-        return self.request.kind == "train" and t.device != "cpu" and bool(sandbox_layout.gpu_device_nodes())
+    def _gpu_view(self) -> Optional[sandbox_layout.GpuView]:
+        """The allotted GPUs (CUDA_VISIBLE_DEVICES), for a train job that may use CUDA."""
+        training = self.request.training
+        if self.request.kind != "train" or training.device == "cpu":
+            return None
+        visible = self.env.get("CUDA_VISIBLE_DEVICES")
+        allotment = gpus.allot(visible, gpus.installed())
+        nodes = gpus.device_nodes(allotment)
+        if not any(node[len("/dev/nvidia"):].isdigit() for node in nodes):
+            return None
+        self.warnings += list(allotment.warnings)
+        binds, links = gpus.sys_paths(allotment)
+        env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        if visible is not None:
+            env["CUDA_VISIBLE_DEVICES"] = visible
+        return sandbox_layout.GpuView(nodes=tuple(nodes), sys_binds=tuple(binds), sys_links=tuple(sorted(links.items())),
+                                      env=tuple(sorted(env.items())))
 
-    def _sandboxed(self, spec: DatasetSpec, data_dir: Path):
+    def _sandboxed(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData):
         request, box = self.request, self.request.sandbox
-        gpu = self._gpu()
-        limits = limits_for(request, gpu)
+        gpu_view = self._gpu_view()
+        limits = limits_for(request, gpu_view is not None)
         threads = request.training.threads
         package_dir = Path(__file__).resolve().parent.parent
-        host_job = None
-        if self.mode == "bwrap":
-            try:
-                identity = ensure_user(box.user)
-            except (SandboxUnavailable, OSError) as error:
-                raise InfrastructureError(str(error)) from error
-            job_dir, inner_data_dir = sandbox_layout.JOB_DIR, sandbox_layout.DATA_DIR
-            pythonpath = sandbox_layout.PACKAGE_ROOT
-        else:
-            identity = None
-            host_job = tempfile.mkdtemp(prefix="archloop-job-")
-            job_dir, inner_data_dir, pythonpath = host_job, str(data_dir), str(package_dir.parent)
-        inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=inner_data_dir,
-                                     contract=request.contract, training=request.training,
-                                     audit_hook=box.audit_hook, job_dir=job_dir)
+        wall = wall_limit(request)
         read_fd, write_fd = os.pipe()
         limit_arg = ",".join(f"{k}={v}" for k, v in limits.items())
         inner_cmd = [os.path.normpath(sys.executable), "-s", "-B", "-m", "archloop.runner.inner", "--events-fd", str(write_fd),
                      "--limits", limit_arg, "--threads", str(threads)]
-        env = _python_env(threads, job_dir, pythonpath)
-        if self.mode == "bwrap":
-            layout = sandbox_layout.Layout(
-                python=os.path.normpath(sys.executable), venv=sys.prefix, base_python=sys.base_prefix, package_dir=str(package_dir),
-                data_files={name: str(data_dir / name) for name in cache.SANDBOX_FILES}, identity=identity,
-                job_dir_bytes=box.job_dir_mb * 1024 * 1024, env=env, gpu=gpu, extra_ro_binds=tuple(box.extra_ro_binds))
-            argv, spawn_env = sandbox_layout.bwrap_args(layout, inner_cmd), {}
-        else:
-            argv, spawn_env = inner_cmd, env
-        wall = wall_limit(request)
-        seen_start = {"start": None}
-
-        def on_line(line: bytes) -> None:
-            try:
-                payload = json.loads(line)
-            except ValueError:
-                return
-            if isinstance(payload, dict) and payload.get("event") == "progress":
-                try:
-                    event = ProgressEvent.model_validate(payload)
-                except ValidationError:
-                    return
-                if seen_start["start"] is None:
-                    seen_start["start"] = time.perf_counter()
-                if event.stage == "ready":
-                    self.timings["startupS"] = round(time.perf_counter() - spawned, 4)
-                self.emit(event.model_dump(by_alias=True, exclude_none=True))
-
-        spawned = time.perf_counter()
+        host_job: Optional[str] = None
+        slot: Optional[Slot] = None
+        seccomp_fd: Optional[int] = None
+        identity: Optional[Identity] = None
+        handed_over = False  # supervise.run owns (and closes) the pipe from the moment it is called
         try:
-            outcome = supervise.run(argv, inner_request.to_json().encode(), write_fd, read_fd, wall, box.log_tail_bytes,
-                                    box.output_limit_bytes, on_line, env=spawn_env)
+            if self.mode == "bwrap":
+                try:
+                    program = seccomp.for_machine()
+                    slot = acquire_slot(box.slots, box.slot_wait_s) if os.geteuid() == 0 else None
+                    identity = identity_for(box.user, slot)
+                except SlotsBusy as error:
+                    raise InfrastructureError(str(error), retryable=True) from error
+                except (SandboxUnavailable, seccomp.UnsupportedArch, OSError) as error:
+                    raise InfrastructureError(str(error)) from error
+                seccomp_fd = os.memfd_create("archloop-seccomp", os.MFD_CLOEXEC)
+                os.write(seccomp_fd, program)
+                os.lseek(seccomp_fd, 0, os.SEEK_SET)
+                job_dir, inner_data_dir = sandbox_layout.JOB_DIR, sandbox_layout.DATA_DIR
+                env = _python_env(threads, job_dir, sandbox_layout.PACKAGE_ROOT)
+                layout = sandbox_layout.Layout(
+                    interpreter=sandbox_layout.interpreter(), system_dirs=sandbox_layout.system_dirs(),
+                    package_dir=str(package_dir), data_binds=data.binds, data_fds=data.memfds, identity=identity,
+                    seccomp_fd=seccomp_fd, job_dir_bytes=box.job_dir_mb * 2**20, tmp_bytes=box.tmp_mb * 2**20,
+                    shm_bytes=box.shm_mb * 2**20, env=env, gpu=gpu_view, extra_ro_binds=tuple(box.extra_ro_binds))
+                argv, spawn_env = sandbox_layout.bwrap_args(layout, inner_cmd), {}
+                extra_fds = (seccomp_fd, *data.memfds.values())
+            else:
+                host_job = tempfile.mkdtemp(prefix="archloop-job-")
+                os.chmod(host_job, 0o700)
+                inner_data_dir = str(jobdata.materialize(data, Path(host_job) / "data"))
+                job_dir = host_job
+                argv = inner_cmd
+                spawn_env = _python_env(threads, job_dir, str(package_dir.parent))
+                spawn_env.update(dict(gpu_view.env) if gpu_view else {})
+                extra_fds = ()
+                lifeline.become_subreaper()
+            inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=inner_data_dir,
+                                         contract=request.contract, training=request.training,
+                                         audit_hook=box.audit_hook, job_dir=job_dir)
+            handed_over = True
+            outcome, seen_start = self._supervise(argv, spawn_env, inner_request, read_fd, write_fd, wall, extra_fds)
         finally:
+            if not handed_over:
+                os.close(read_fd)
+                os.close(write_fd)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
+            if slot is not None:
+                slot.release()
             if host_job:
                 shutil.rmtree(host_job, ignore_errors=True)
         self.timings["sandboxS"] = outcome.wall_s
         sig = _signal_name(outcome.returncode, self.mode == "bwrap")
-        if self.mode == "bwrap" and seen_start["start"] is None and not outcome.timed_out:
+        if self.mode == "bwrap" and not seen_start and not outcome.timed_out:
             raise InfrastructureError(f"the sandbox did not start (bwrap exit {outcome.returncode}): {outcome.stderr.text()[-2000:]}")
-        inner, failure = self._inner_result(outcome)
-        if inner is None and failure is None:
-            failure = classify_exit(outcome, sig, wall)
-        elif failure is None and inner.failure is not None:
-            failure = inner.failure
-        info = SandboxInfo(mode=self.mode, uid=identity.uid if identity else os.getuid(), wall_limit_s=wall,
+        inner, failure = interpret(outcome, sig, wall)
+        info = SandboxInfo(mode=self.mode, uid=identity.uid if identity else os.getuid(),
+                           slot=identity.slot if identity else None, seccomp=self.mode == "bwrap", wall_limit_s=wall,
                            address_space_mb=None if limits["as"] == "inf" else int(limits["as"]) // (1024 * 1024),
                            cpu_s=int(limits["cpu"]), nproc=int(limits["nproc"]), nofile=int(limits["nofile"]),
-                           fsize_mb=box.fsize_mb, exit_code=outcome.returncode, signal=sig)
+                           fsize_mb=box.fsize_mb, gpus=list(gpu_view.nodes) if gpu_view else [],
+                           exit_code=outcome.returncode, signal=sig)
         logs = Logs(stdout=outcome.stdout.text(), stderr=outcome.stderr.text(),
                     truncated_bytes=outcome.stdout.dropped + outcome.stderr.dropped)
-        return self.finish(spec, failure, inner, info, logs, data_dir)
+        labels = (lambda: jobdata.labels_in_job_order(data_dir, data.order)) if data.order is not None else None
+        return self.finish(spec, failure, inner, info, logs, labels)
 
-    @staticmethod
-    def _inner_result(outcome: supervise.Outcome) -> tuple[Optional[InnerResult], Optional[Failure]]:
-        """The last well-formed result event, if any (its content is untrusted data)."""
-        for line in reversed(outcome.lines):
-            try:
-                payload = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(payload, dict) and payload.get("event") == "result":
-                try:
-                    return InnerResult.model_validate(payload.get("result")), None
-                except ValidationError as error:
-                    return None, _failure(FailureClass.CRASH, f"malformed result from the sandbox: {str(error)[:300]}", "sandbox")
-        return None, None
+    def _supervise(self, argv, spawn_env, inner_request, read_fd, write_fd, wall, extra_fds):
+        throttle = ProgressThrottle()
+        seen = {"start": False}
+        spawned = time.perf_counter()
+
+        def on_line(line: bytes) -> None:  # untrusted: must never raise
+            payload = untrusted.parse_line(line)
+            event = untrusted.progress_of(payload) if payload is not None else None
+            if event is None:
+                return
+            seen["start"] = True
+            if event.stage == "ready" and "startupS" not in self.timings:
+                self.timings["startupS"] = round(time.perf_counter() - spawned, 4)
+            if throttle.allow(event.stage, time.monotonic()):
+                self.emit(event.model_dump(by_alias=True, exclude_none=True))
+
+        outcome = supervise.run(argv, inner_request.to_json().encode(), write_fd, read_fd, wall, self.request.sandbox.log_tail_bytes,
+                                self.request.sandbox.output_limit_bytes, on_line, env=spawn_env, extra_fds=extra_fds,
+                                sweep=self.mode == "none")
+        return outcome, seen["start"]

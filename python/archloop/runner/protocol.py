@@ -3,17 +3,46 @@
 Field names are camelCase on the wire (the TS side mirrors these models with zod in
 src/core/sandbox.ts). Config sections accept unknown keys so a newer TS config does not
 break an older runner.
+
+Everything that comes out of the sandbox (InnerResult, ProgressEvent and what they hold) is
+untrusted: the candidate runs in that interpreter and can write its own events. Those
+models are strict (finite, bounded numbers; bounded strings and lists; known failure
+classes) and every string is cleaned of NULs and lone surrogates, which Postgres and
+UTF-8 encoders reject, so a forged event becomes a classified failure, never a crash.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+import re
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+
+from .failures import FailureClass
+
+_UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")
+MAX_SAFE_INT = 2**53 - 1  # what a JavaScript number holds exactly
+
+
+def clean_text(text: str) -> str:
+    """NUL and lone surrogates (json.loads accepts "\\ud800") become U+FFFD."""
+    return _UNSAFE_CHARS.sub("\ufffd", text)
+
+
+Text = Annotated[str, AfterValidator(clean_text)]
+
+
+def bounded_text(limit: int):
+    return Annotated[str, StringConstraints(max_length=limit), AfterValidator(clean_text)]
+
+
+Name = bounded_text(128)
+Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INT, strict=True)]  # strict: true is not 1
+Seconds = Annotated[float, Field(ge=0, le=1e9)]
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", allow_inf_nan=False)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -60,12 +89,18 @@ class SandboxSection(Wire):
     """How to confine the candidate. `mode: none` is only honoured with --unsafe-no-sandbox."""
 
     mode: Literal["bwrap", "none"] = "bwrap"
-    user: str = "archloop-sbx"
+    # Root workers run each concurrent job as its own uid, <user>-0 … <user>-<slots-1>, so
+    # RLIMIT_NPROC (counted per uid) is one job's budget, not one shared by all of them.
+    user: str = Field("archloop-sbx", pattern=r"^[a-z_][a-z0-9_-]{0,20}$")
+    slots: int = Field(32, gt=0, le=1000)
+    slot_wait_s: float = Field(600, ge=0)
     audit_hook: bool = True
     nproc: int = Field(64, gt=0)
     nofile: int = Field(256, gt=0)
     fsize_mb: int = Field(64, gt=0)
     job_dir_mb: int = Field(256, gt=0)
+    tmp_mb: int = Field(64, gt=0)
+    shm_mb: int = Field(64, gt=0)
     # torch maps ~3.3 GB of address space at import (shared libraries, mostly not resident),
     # so RLIMIT_AS = memoryLimitMb + this reserve. Without CUDA only; CUDA needs unlimited AS.
     runtime_reserve_mb: int = Field(4096, ge=0)
@@ -119,63 +154,75 @@ class InnerRequest(Wire):
 
 
 class Failure(Wire):
-    failure_class: str = Field(alias="class")
-    stage: str
-    message: str
+    failure_class: FailureClass = Field(alias="class")
+    stage: Name
+    message: bounded_text(8192)
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", use_enum_values=True)
+
+
+Scalar = Union[bool, int, float, Name, None]  # bool first: pydantic keeps True a bool
+AttrValue = Union[Scalar, Annotated[list[Union[Scalar, Annotated[list[Scalar], Field(max_length=64)]]], Field(max_length=64)]]
 
 
 class GraphNode(Wire):
-    op: str
-    target: str
-    attrs: dict[str, Union[str, int, float, bool, None, list]] = Field(default_factory=dict)
-    inputs: list[int] = Field(default_factory=list)
-    shape: Optional[list[int]] = None
-    dtype: Optional[str] = None
+    op: Name
+    target: bounded_text(1024)
+    attrs: Annotated[dict[Name, AttrValue], Field(max_length=64)] = Field(default_factory=dict)
+    inputs: Annotated[list[Count], Field(max_length=4096)] = Field(default_factory=list)
+    shape: Optional[Annotated[list[Annotated[int, Field(ge=-1, le=MAX_SAFE_INT)]], Field(max_length=16)]] = None
+    dtype: Optional[Name] = None
 
 
 class GraphIR(Wire):
     method: Literal["fx", "jit"]
     nodes: list[GraphNode]
-    output: list[int]
+    output: Annotated[list[Count], Field(max_length=4096)]
 
 
 class LossStats(Wire):
-    steps: int
+    steps: Count
     first: Optional[float]
     last: Optional[float]
     mean: Optional[float]
-    non_finite: int
+    non_finite: Count
+
+
+Timings = Annotated[dict[Name, Annotated[float, Field(ge=0, le=1e12)]], Field(max_length=64)]
 
 
 class InnerResult(Wire):
+    """What the sandboxed process reports: every field is the candidate's claim, bounded."""
+
     ok: bool
     failure: Optional[Failure] = None
-    output_shape: Optional[list[int]] = None
-    params: Optional[int] = None
-    flops: Optional[float] = None
+    output_shape: Optional[Annotated[list[Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]], Field(max_length=8)]] = None
+    params: Optional[Count] = None
+    flops: Optional[Annotated[float, Field(ge=0, le=1e30)]] = None
     graph: Optional[GraphIR] = None
-    warnings: list[str] = Field(default_factory=list)
-    timings: dict[str, float] = Field(default_factory=dict)
+    warnings: Annotated[list[bounded_text(2048)], Field(max_length=64)] = Field(default_factory=list)
+    timings: Timings = Field(default_factory=dict)
     # train
-    predictions_b64: Optional[str] = None
-    train_images: Optional[int] = None
-    device: Optional[str] = None
+    predictions_b64: Optional[str] = None  # decoded and checked on the trusted side
+    train_images: Optional[Count] = None
+    device: Optional[Literal["cpu", "cuda"]] = None
     bf16: Optional[bool] = None
     channels_last: Optional[bool] = None
-    threads: Optional[int] = None
+    threads: Optional[Annotated[int, Field(ge=1, le=4096)]] = None
     loss: Optional[LossStats] = None
-    torch_version: Optional[str] = None
+    torch_version: Optional[Name] = None
+
+
+STAGE_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 class ProgressEvent(Wire):
     event: Literal["progress"] = "progress"
-    stage: str
-    elapsed_s: float
-    images: Optional[int] = None
-    total_images: Optional[int] = None
-    loss: Optional[float] = None
+    stage: Annotated[str, StringConstraints(pattern=STAGE_NAME)]
+    elapsed_s: Seconds
+    images: Optional[Count] = None
+    total_images: Optional[Count] = None
+    loss: Optional[Annotated[float, Field(ge=-1e30, le=1e30)]] = None
 
 
 # ---- the result the TS side stores ---------------------------------------------------
@@ -184,19 +231,22 @@ class ProgressEvent(Wire):
 class SandboxInfo(Wire):
     mode: Literal["bwrap", "none"]
     uid: Optional[int]
+    slot: Optional[int] = None  # which per-slot uid ran the job (root workers)
+    seccomp: bool = False
     wall_limit_s: float
     address_space_mb: Optional[int]
     cpu_s: int
     nproc: int
     nofile: int
     fsize_mb: int
+    gpus: list[str] = Field(default_factory=list)  # device nodes bound into the sandbox
     exit_code: Optional[int]
     signal: Optional[str]
 
 
 class Logs(Wire):
-    stdout: str
-    stderr: str
+    stdout: Text
+    stderr: Text
     truncated_bytes: int
 
 
@@ -210,12 +260,19 @@ class ResultBase(Wire):
     ok: bool
     failure: Optional[Failure]
     dataset: Optional[DatasetInfo]
-    warnings: list[str]
+    warnings: list[Text]
     timings: dict[str, float]
     sandbox: Optional[SandboxInfo]
     logs: Logs
     runner_version: str
-    torch_version: Optional[str]
+    torch_version: Optional[Text]
+
+
+# Fields whose values come from inside the candidate's own process: nothing outside it can
+# verify them, so they are stored as the candidate's claim. Accuracy is not among them: the
+# trusted side scores the returned predictions against labels the sandbox never sees.
+VALIDATE_CLAIMED = ["ok", "outputShape", "params", "flops", "graph", "structuralHash", "timings"]
+TRAIN_CLAIMED = ["trainImages", "loss", "device", "bf16", "channelsLast", "threads", "timings"]
 
 
 class ValidateOutcome(ResultBase):
@@ -225,6 +282,7 @@ class ValidateOutcome(ResultBase):
     flops: Optional[float]
     graph: Optional[GraphIR]
     structural_hash: Optional[str]
+    claimed: list[str] = Field(default_factory=lambda: list(VALIDATE_CLAIMED))
 
 
 class TrainOutcome(ResultBase):
@@ -241,6 +299,7 @@ class TrainOutcome(ResultBase):
     threads: Optional[int]
     seed: int
     loss: Optional[LossStats]
+    claimed: list[str] = Field(default_factory=lambda: list(TRAIN_CLAIMED))
 
 
 class ResultEvent(Wire):

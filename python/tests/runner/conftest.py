@@ -75,20 +75,23 @@ def train_inprocess(synthetic, tmp_path, torch_threads):
     return run
 
 
+SYNTHETIC = {"name": "synthetic", "syntheticTrainSize": TRAIN_SIZE, "syntheticTestSize": TEST_SIZE}
+
+
 def run_cli(kind: str, code: str, *, sandbox=None, contract=None, training=None, extra_args=(), env_extra=None,
-            timeout=180) -> tuple[dict, list[dict], subprocess.CompletedProcess]:
+            timeout=180, dataset=None, python=None, cwd=None) -> tuple[dict, list[dict], subprocess.CompletedProcess]:
     """Runs `python -m archloop.runner <kind>` as the TS client does; returns (result, progress, process)."""
     request = {
         "kind": kind, "code": code,
-        "dataset": {"name": "synthetic", "syntheticTrainSize": TRAIN_SIZE, "syntheticTestSize": TEST_SIZE},
+        "dataset": dataset or SYNTHETIC,
         "contract": {"validateTimeoutS": 30, **(contract or {})},
         "training": {"threads": 1, "batchSize": 16, "timeLimitS": 30, **(training or {})},
         "sandbox": {"graceS": 30, **(sandbox or {})},
     }
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ARCHLOOP_DATASETS": os.environ["ARCHLOOP_DATASETS"],
            "PYTHONPATH": str(PYTHON_DIR), **(env_extra or {})}
-    proc = subprocess.run([sys.executable, "-m", "archloop.runner", kind, *extra_args], input=json.dumps(request),
-                          capture_output=True, text=True, env=env, timeout=timeout, cwd=str(PYTHON_DIR))
+    proc = subprocess.run([python or sys.executable, "-m", "archloop.runner", kind, *extra_args], input=json.dumps(request),
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=str(cwd or PYTHON_DIR))
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     results = [e["result"] for e in events if e.get("event") == "result"]
     progress = [e for e in events if e.get("event") == "progress"]

@@ -139,7 +139,20 @@ def test_synthetic_is_deterministic_and_cached_once(tmp_path, monkeypatch):
     stamp = (directory / "train_x.npy").stat().st_mtime_ns
     assert registry.prepare(section) == directory
     assert (directory / "train_x.npy").stat().st_mtime_ns == stamp
-    assert oct((directory / "test_y.npy").stat().st_mode & 0o777) == "0o644"
+    assert oct((directory / "test_y.npy").stat().st_mode & 0o777) == "0o600"  # the trusted side alone reads it
+    assert oct((directory / "train_y.npy").stat().st_mode & 0o777) == "0o644"  # bound into the sandbox
+
+
+def test_synthetic_labels_come_from_a_secret_per_machine_seed(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    secret = cache.machine_secret(first)
+    assert cache.machine_secret(first) == secret != cache.machine_secret(second)
+    assert oct((first / cache.SECRET_FILE).stat().st_mode & 0o777) == "0o600"
+    ours, spec = synthetic.build(256, 64, seed=secret)
+    public, _ = synthetic.build(256, 64, seed=0)
+    assert not np.array_equal(ours.test_y, public.test_y) and "secret" in spec.source and str(secret) not in spec.source
+    # The public palette keeps the normalization the prompt states (src/core/datasets.ts).
+    assert all(abs(m - ref) < 0.05 for m, ref in zip(spec.mean, [0.521, 0.526, 0.539])), spec.mean
 
 
 def test_dataset_spec_cli(tmp_path):

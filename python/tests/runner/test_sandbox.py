@@ -6,11 +6,14 @@ the precise `sandbox-violation` messages.
 """
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import PYTHON_DIR, SYNTHETIC, run_cli
 from .corpus import SIMPLE
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -109,6 +112,15 @@ def hostile_programs(port: int) -> dict[str, tuple[str, str, dict]]:
             "if libc.setuid(0) != 0:\n    raise PermissionError(1, 'setuid(0) refused')"), {}),
         "big_file": ("validate", in_init("open('/job/big', 'wb').write(b'0' * (200 * 2**20))"), {}),
         "crash": ("validate", in_init("import os\nos._exit(3)"), {}),
+        "userns": ("validate", in_init(
+            "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "if libc.unshare(0x10000000) != 0:\n    raise PermissionError(ctypes.get_errno(), 'unshare(CLONE_NEWUSER) refused')\n"
+            "raise RuntimeError('created a user namespace')"), {}),
+        "fill_tmp": ("validate", in_init(
+            "for i in range(1000):\n    open(f'/tmp/fill-{i}', 'wb').write(b'0' * 2**24)"), {}),
+        "fill_shm": ("validate", in_init(
+            "for i in range(1000):\n    open(f'/dev/shm/fill-{i}', 'wb').write(b'0' * 2**24)"), {}),
+        "write_root": ("validate", in_init("open('/pwned', 'w').write('x')"), {}),
     }
 
 
@@ -118,7 +130,8 @@ EXPECTED = {
     "memory_bomb": "oom", "spin_init": "timeout", "spin_forward": "timeout", "spin_learn": "timeout",
     "sleep_forever": "timeout", "flood_stdout": "sandbox-violation", "subprocess": "instantiate",
     "os_system": "sandbox-violation", "kill_parent": "sandbox-violation", "ctypes": "sandbox-violation",
-    "big_file": "sandbox-violation", "crash": "crash",
+    "big_file": "sandbox-violation", "crash": "crash", "userns": "sandbox-violation", "fill_tmp": "sandbox-violation",
+    "fill_shm": "sandbox-violation", "write_root": "sandbox-violation",
 }
 HOOKED = {  # audit hook on: the precise event in the message
     "subprocess": "subprocess.Popen", "os_system": "os.system", "ctypes": "ctypes.dlopen",
@@ -131,13 +144,19 @@ def _run(kind, code, options, sandbox):
                    training=options.get("training"), env_extra={"ARCHLOOP_TEST_SECRET": SECRET})
 
 
+def slot_uids() -> list[int]:
+    return [entry.pw_uid for entry in pwd.getpwall() if entry.pw_name.startswith("archloop-sbx-")]
+
+
 def sbx_processes() -> list[str]:
-    try:
-        uid = pwd.getpwnam("archloop-sbx").pw_uid
-    except KeyError:
+    """Processes of any sandbox slot user started from this checkout's interpreter (other
+    checkouts on the machine share the slot users)."""
+    uids = slot_uids()
+    if not uids:
         return []
-    out = subprocess.run(["ps", "-o", "pid=,args=", "-U", str(uid)], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.strip()]
+    out = subprocess.run(["ps", "-o", "pid=,args=", "-U", ",".join(map(str, uids))], capture_output=True, text=True).stdout
+    ours = os.path.normpath(sys.executable)
+    return [line for line in out.splitlines() if ours in line]
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +173,7 @@ def hostile_results():
         with ThreadPoolExecutor(max_workers=3) as pool:
             futures = {name: pool.submit(_run, *job) for name, job in jobs.items()}
             results = {name: future.result() for name, future in futures.items()}
-        # alone: it exhausts the shared uid's process budget while it runs
-        results["fork_bomb"] = _run("validate", in_init("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"),
-                                    {"contract": {"validateTimeoutS": 6}}, NO_HOOK)
+        results.update(fork_bomb_beside_a_busy_job())
         yield {"results": results, "server": server, "elapsed": time.monotonic() - started}
     finally:
         server.stop = True
@@ -180,10 +197,31 @@ def test_audit_hook_names_the_forbidden_operation(name, hostile_results):
     assert HOOKED[name] in result["failure"]["message"]
 
 
-def test_fork_bomb_is_contained(hostile_results):
-    result, _, _ = hostile_results["results"]["fork_bomb"]
-    assert result["failure"]["class"] in {"timeout", "sandbox-violation"}, result["failure"]
-    assert result["timings"]["sandboxS"] < 25
+FORK_BOMB = in_init("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
+# 32 threads at a time, again and again for ~8 s: fails at once if its uid's process budget is gone.
+THREADS = in_init("import threading, time\nend = time.time() + 8\nwhile time.time() < end:\n"
+                  "    pool = [threading.Thread(target=time.sleep, args=(0.2,)) for _ in range(32)]\n"
+                  "    [t.start() for t in pool]\n    [t.join() for t in pool]")
+
+
+def fork_bomb_beside_a_busy_job() -> dict:
+    """A fork bomb and, started beside it, a job that needs many threads: each has its own
+    slot uid, so the bomb exhausts only its own RLIMIT_NPROC budget."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        bomb = pool.submit(_run, "validate", FORK_BOMB, {"contract": {"validateTimeoutS": 20}}, NO_HOOK)
+        time.sleep(1.0)
+        busy = pool.submit(_run, "validate", THREADS, {"contract": {"validateTimeoutS": 60}}, NO_HOOK)
+        return {"fork_bomb": bomb.result(), "beside_fork_bomb": busy.result()}
+
+
+def test_fork_bomb_is_contained_to_its_own_slot(hostile_results):
+    bomb, _, _ = hostile_results["results"]["fork_bomb"]
+    assert bomb["failure"]["class"] in {"timeout", "sandbox-violation"}, bomb["failure"]
+    assert bomb["timings"]["sandboxS"] < 40
+    busy, _, _ = hostile_results["results"]["beside_fork_bomb"]
+    assert busy["ok"], (busy["failure"], busy["logs"]["stderr"][-1000:])
+    assert busy["sandbox"]["slot"] != bomb["sandbox"]["slot"]
+    assert busy["sandbox"]["uid"] != bomb["sandbox"]["uid"]
 
 
 def test_host_is_untouched(hostile_results):
@@ -209,7 +247,8 @@ def test_environment_and_files_do_not_leak(hostile_results):
 def test_limits_reported(hostile_results):
     result, _, _ = hostile_results["results"]["crash"]
     sandbox = result["sandbox"]
-    assert sandbox["mode"] == "bwrap" and sandbox["uid"] == pwd.getpwnam("archloop-sbx").pw_uid
+    assert sandbox["mode"] == "bwrap" and sandbox["seccomp"] is True
+    assert pwd.getpwuid(sandbox["uid"]).pw_name == f"archloop-sbx-{sandbox['slot']}"
     assert sandbox["nproc"] == 64 and sandbox["addressSpaceMb"] == 4096 + 4096
     assert "exited with code 3" in result["failure"]["message"]
 
@@ -233,10 +272,12 @@ def test_sandboxed_validate_and_train_end_to_end():
     assert any(p["stage"] == "learn" for p in progress)
 
 
-def test_test_labels_never_enter_the_sandbox():
+def test_data_dir_holds_only_what_the_job_needs():
     code = in_init("import os\nraise RuntimeError(repr(sorted(os.listdir('/data'))))")
-    result, _, _ = run_cli("validate", code)
-    assert "test_x.npy" in result["failure"]["message"] and "test_y.npy" not in result["failure"]["message"]
+    validated, _, _ = run_cli("validate", code)
+    assert "['train_x.npy']" in validated["failure"]["message"]
+    trained, _, _ = run_cli("train", code)
+    assert "['test_x.npy', 'train_x.npy', 'train_y.npy']" in trained["failure"]["message"]
 
 
 def test_refuses_without_bwrap_unless_unsafe(tmp_path):
@@ -244,7 +285,98 @@ def test_refuses_without_bwrap_unless_unsafe(tmp_path):
     for tool in ("setpriv", "useradd"):
         if shutil.which(tool):
             (tmp_path / "bin" / tool).symlink_to(shutil.which(tool))
-    result, _, proc = run_cli("validate", SIMPLE, env_extra={"PATH": str(tmp_path / "bin")})
+    path = {"PATH": str(tmp_path / "bin")}
+    result, _, proc = run_cli("validate", SIMPLE, env_extra=path)
     assert proc.returncode == 3 and "bubblewrap" in result["error"]
-    unsafe, _, proc = run_cli("validate", SIMPLE, env_extra={"PATH": str(tmp_path / "bin")}, extra_args=["--unsafe-no-sandbox"])
+    refused, _, proc = run_cli("validate", SIMPLE, env_extra=path, extra_args=["--unsafe-no-sandbox"])
+    assert proc.returncode == 3 and "ARCHLOOP_ALLOW_UNSAFE=1" in refused["error"]
+    unsafe, _, proc = run_cli("validate", SIMPLE, env_extra={**path, "ARCHLOOP_ALLOW_UNSAFE": "1"},
+                              extra_args=["--unsafe-no-sandbox"])
     assert unsafe["ok"] and unsafe["sandbox"]["mode"] == "none"
+    assert unsafe["warnings"][0].startswith("UNSAFE") and '"level": "error"' in proc.stderr
+
+
+def test_unsafe_mode_kills_escaped_descendants(tmp_path):
+    """Without bwrap there is no PID namespace: a setsid'd grandchild must still die with the job."""
+    pid_file = tmp_path / "orphan.pid"
+    code = in_init(
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "        time.sleep(600)\n"
+        "    os._exit(0)\n"
+        "time.sleep(1)\n"
+        "raise RuntimeError('parent done')")
+    result, _, _ = run_cli("validate", code, sandbox=NO_HOOK, extra_args=["--unsafe-no-sandbox"],
+                           env_extra={"ARCHLOOP_ALLOW_UNSAFE": "1"})
+    assert result["failure"]["class"] == "instantiate", result["failure"]
+    orphan = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(orphan) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(orphan), f"grandchild {orphan} outlived the job"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state not in ("Z", "X")
+
+
+def test_runner_and_sandbox_die_with_the_worker(tmp_path):
+    """The worker spawns the runner in its own process group; when the worker is SIGKILLed the
+    runner's parent-death signal takes it (and so bwrap and the sandbox) down too."""
+    sleeper = in_init("import time\ntime.sleep(600)")
+    request = json.dumps({"kind": "validate", "code": sleeper, "dataset": SYNTHETIC, "contract": {"validateTimeoutS": 300}})
+    worker = (
+        "import os, subprocess, sys, time\n"
+        "env = dict(os.environ, ARCHLOOP_PARENT_PID=str(os.getpid()))\n"
+        "runner = subprocess.Popen([sys.executable, '-m', 'archloop.runner', 'validate'], stdin=subprocess.PIPE,\n"
+        "                          stdout=subprocess.DEVNULL, start_new_session=True, env=env)\n"
+        "runner.stdin.write(sys.argv[1].encode()); runner.stdin.close()\n"
+        "print(runner.pid, flush=True)\n"
+        "time.sleep(600)\n")
+    env = {"PATH": os.environ["PATH"], "ARCHLOOP_DATASETS": os.environ["ARCHLOOP_DATASETS"], "PYTHONPATH": str(PYTHON_DIR)}
+    parent = subprocess.Popen([sys.executable, "-c", worker, request], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=str(PYTHON_DIR))
+    runner_pid = int(parent.stdout.readline())
+    deadline = time.monotonic() + 120
+    while not _sleeping_in_sandbox() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _sleeping_in_sandbox(), "the sandbox never started"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while (_alive(runner_pid) or _sleeping_in_sandbox()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(runner_pid), "the runner outlived its worker"
+    assert not _sleeping_in_sandbox(), sbx_processes()
+
+
+def _sleeping_in_sandbox() -> bool:
+    return any("archloop.runner.inner" in line for line in sbx_processes())
+
+
+def test_runs_from_a_venv_and_checkout_under_tmp():
+    """A clone under /tmp: the venv's and package's parents are created inside the sandbox's
+    own /tmp (once: `Can't make symlink at /tmp: File exists`)."""
+    root = Path(tempfile.mkdtemp(prefix="archloop-tmp-checkout-", dir="/tmp"))
+    try:
+        os.chmod(root, 0o755)
+        venv = Path(sys.prefix)
+        if subprocess.run(["cp", "-al", str(venv), str(root / "venv")], capture_output=True).returncode != 0:
+            pytest.skip("cannot hard-link the venv into /tmp (another file system)")
+        shutil.copytree(PYTHON_DIR / "archloop", root / "python" / "archloop")
+        python = root / "venv" / "bin" / "python"
+        result, _, proc = run_cli("validate", SIMPLE, python=str(python), cwd=root / "python",
+                                  env_extra={"PYTHONPATH": str(root / "python")})
+        assert "error" not in result, result
+        assert result["ok"], (result["failure"], result["logs"]["stderr"][-2000:])
+        assert result["sandbox"]["mode"] == "bwrap"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -55,3 +55,24 @@ def test_structural_hash_differs_across_the_corpus(validate_inprocess):
 
     hashes = {structural_hash(validate_inprocess(code).graph) for code in VALID.values()}
     assert len(hashes) == len(VALID)
+
+
+FAKE_MODULE = SIMPLE.replace("class Net(nn.Module):", (
+    "class FakeMeta(type):\n"
+    "    def mro(cls):\n"
+    "        return [cls, nn.Module, object]\n\n"
+    "class Net(metaclass=FakeMeta):\n"
+    "    __setattr__ = object.__setattr__\n"
+    "    __getattr__ = object.__getattribute__\n"), 1).replace("        super().__init__()\n", "", 1)
+HIDDEN_PARAMS = SIMPLE.replace("    def forward(self, x):", "    def parameters(self, recurse=True):\n        return iter([])\n\n    def forward(self, x):", 1)
+
+
+def test_a_net_that_only_pretends_to_be_a_module_is_a_contract_failure(validate_inprocess):
+    result = validate_inprocess(FAKE_MODULE)
+    assert not result.ok and result.failure.failure_class == "contract", result.failure
+    assert "did not build a torch.nn.Module" in result.failure.message
+
+
+def test_an_overridden_parameters_method_does_not_hide_parameters(validate_inprocess):
+    honest, hiding = validate_inprocess(SIMPLE), validate_inprocess(HIDDEN_PARAMS)
+    assert hiding.params == honest.params > 0

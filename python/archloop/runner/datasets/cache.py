@@ -1,12 +1,15 @@
 """The on-disk cache: train_x/train_y/test_x/test_y .npy (uint8/int64) + spec.json.
 
 Written to a temporary sibling directory and renamed into place, so concurrent workers
-preparing the same dataset never see a half-written cache.
+preparing the same dataset never see a half-written cache. Nothing here is mounted into
+the sandbox as a directory: the job binds single files (the training split, and the test
+images in a secret per-job order), never test_y.npy or the machine secret.
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -17,8 +20,8 @@ import numpy as np
 from ..protocol import DatasetSpec
 
 FILES = ("train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy")
-# What the sandbox may see: everything except the test labels.
-SANDBOX_FILES = ("train_x.npy", "train_y.npy", "test_x.npy", "spec.json")
+PRIVATE_FILES = ("test_y.npy",)  # 0600: only the trusted side reads them
+SECRET_FILE = ".machine-secret"
 
 
 def archloop_home() -> Path:
@@ -51,7 +54,7 @@ def write(directory: Path, arrays: Arrays, spec: DatasetSpec) -> None:
             np.save(staging / name, np.ascontiguousarray(array))
         (staging / "spec.json").write_text(spec.to_json())
         for path in staging.iterdir():
-            os.chmod(path, 0o644)  # the sandbox uid reads them
+            os.chmod(path, 0o600 if path.name in PRIVATE_FILES else 0o644)
         os.chmod(staging, 0o755)
         try:
             os.rename(staging, directory)
@@ -64,6 +67,26 @@ def write(directory: Path, arrays: Arrays, spec: DatasetSpec) -> None:
 
 def read_spec(directory: Path) -> DatasetSpec:
     return DatasetSpec.model_validate_json((directory / "spec.json").read_text())
+
+
+def machine_secret(root: Path | None = None) -> int:
+    """A random 128-bit number made once per dataset root (0600, never mounted into a
+    sandbox): the seed of everything in the synthetic dataset that must not be regenerable
+    from the public code. Created atomically, so concurrent workers agree on it."""
+    root = root or datasets_root()
+    path = root / SECRET_FILE
+    if not path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        fd, staging = tempfile.mkstemp(prefix=".secret-", dir=root)
+        try:
+            os.write(fd, secrets.token_hex(16).encode())
+            os.close(fd)
+            os.link(staging, path)  # fails if another process won the race: keep theirs
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(staging)
+    return int(path.read_text().strip(), 16)
 
 
 def read_test_labels(directory: Path) -> np.ndarray:

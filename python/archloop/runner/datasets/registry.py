@@ -9,13 +9,14 @@ from . import cache, cifar10, fashion_mnist, synthetic
 
 def cache_key(section: DatasetSection) -> str:
     if section.name == "synthetic":
-        return f"synthetic-{section.synthetic_train_size}-{section.synthetic_test_size}"
+        # "secret": generated from the machine secret (caches from the old public seed are never reused)
+        return f"synthetic-secret-{section.synthetic_train_size}-{section.synthetic_test_size}"
     return section.name
 
 
 def _build(section: DatasetSection):
     if section.name == "synthetic":
-        return synthetic.build(section.synthetic_train_size, section.synthetic_test_size)
+        return synthetic.build(section.synthetic_train_size, section.synthetic_test_size, seed=cache.machine_secret())
     if section.name == "fashion-mnist":
         return fashion_mnist.load(Path(section.path) if section.path else None)
     root = Path(section.path) if section.path else cache.datasets_root() / "raw" / "cifar10"

@@ -2,7 +2,8 @@
 enforce the wall clock, and kill the whole process tree when it is over.
 
 With bwrap, killing bwrap kills the sandbox's PID 1 (--die-with-parent), and the kernel
-then kills every process in that PID namespace, however it forked or setsid'd.
+then kills every process in that PID namespace, however it forked or setsid'd. Without
+bwrap (`sweep`), the caller is a child subreaper and every descendant left is killed here.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
+from .. import lifeline
 
 EVENTS_LIMIT = 16 * 1024 * 1024
 LINE_LIMIT = 4 * 1024 * 1024
@@ -58,13 +61,15 @@ def run(
     output_limit: int,
     on_line: Callable[[bytes], None],
     env: Optional[dict[str, str]] = None,
-    preexec: Optional[Callable[[], None]] = None,
+    extra_fds: tuple[int, ...] = (),
+    sweep: bool = False,
 ) -> Outcome:
+    """extra_fds: inherited by the child (bwrap reads the seccomp filter and data from them)."""
     started = time.monotonic()
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        pass_fds=(events_write_fd,), env=env if env is not None else {}, start_new_session=True,
-        preexec_fn=preexec, close_fds=True,
+        pass_fds=(events_write_fd, *extra_fds), env=env if env is not None else {}, start_new_session=True,
+        close_fds=True,
     )
     os.close(events_write_fd)
     outcome = Outcome(None, False, False, False, 0.0, TailBuffer(tail_bytes), TailBuffer(tail_bytes))
@@ -131,6 +136,8 @@ def run(
     except subprocess.TimeoutExpired:
         kill()
         outcome.returncode = proc.wait()
+    if sweep:
+        lifeline.kill_descendants()
     for stream in (proc.stdout, proc.stderr, events):
         stream.close()
     outcome.wall_s = round(time.monotonic() - started, 4)

@@ -1,0 +1,195 @@
+"""The sandbox's walls, probed directly in both modes it runs in: as root (bwrap, then a
+dropped per-slot uid) and as an ordinary user (bwrap in an unprivileged user namespace).
+
+The probe is a plain script run by Debian's python3 inside the very layout the runner
+builds (sandbox/layout.py, with the seccomp filter), so the non-root mode is tested even
+though the venv's interpreter lives under /root, which other users cannot enter. The
+runner's own end-to-end runs are in test_sandbox.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from archloop.runner.sandbox import layout, seccomp
+from archloop.runner.sandbox.identity import Identity
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to probe both modes"),
+    pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no system python3 to probe with"),
+]
+CAP_MB = {"/tmp": 8, "/dev/shm": 8, "/job": 16}
+MASKED = "/usr/lib/python3.11/xmlrpc"  # stands in for the base installation's site-packages
+
+PROBE = r'''
+import ctypes, errno, json, os, socket, sys, threading
+MASKED = sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+out = {}
+
+def call(name, *args):
+    result = getattr(libc, name)(*args)
+    return "ok" if result == 0 else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+
+out["unshare_user"] = call("unshare", 0x10000000)
+out["unshare_net"] = call("unshare", 0x40000000)
+out["unshare_mount"] = call("unshare", 0x00020000)
+libc.syscall.restype = ctypes.c_long
+out["clone3"] = "ok" if libc.syscall(435, None, 0) >= 0 else errno.errorcode[ctypes.get_errno()]
+out["clone_newuser"] = "ok" if libc.syscall(56, 0x10000000 | 17, None, None, None, None) >= 0 else errno.errorcode[ctypes.get_errno()]
+out["mount"] = call("mount", b"none", b"/job", b"tmpfs", 0, None)
+out["ptrace"] = "ok" if libc.ptrace(16, 1, None, None) == 0 else errno.errorcode[ctypes.get_errno()]
+out["cap_eff"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
+out["uid"] = os.getuid()
+threads = [threading.Thread(target=lambda: None) for _ in range(4)]
+[t.start() for t in threads]; [t.join() for t in threads]
+out["threads"] = "ok"
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+out["fork"] = "ok" if os.waitpid(pid, 0)[1] == 0 else "failed"
+chunk = b"x" * (1 << 20)
+
+def fill(directory):
+    written, error = 0, None
+    try:
+        for i in range(1024):
+            with open(os.path.join(directory, f"fill-{i}"), "wb") as handle:
+                handle.write(chunk)
+            written += 1
+    except OSError as e:
+        error = errno.errorcode.get(e.errno, str(e.errno))
+    for i in range(written + 1):
+        try:
+            os.unlink(os.path.join(directory, f"fill-{i}"))
+        except OSError:
+            pass
+    return [written, error]
+
+out["writes"] = {d: fill(d) for d in ["/", "/opt", "/usr", "/dev", "/data", "/etc", "/dev/shm", "/tmp", "/job", MASKED]}
+out["masked"] = os.listdir(MASKED)
+out["exists"] = {p: os.path.exists(p) for p in ["/usr/share", "/usr/share/datasets", "/usr/bin/python3", "/etc/passwd",
+                                              "/usr/bin/setpriv", "/opt/archloop/archloop/runner/inner.py",
+                                              "/opt/archloop/archloop/runner/datasets", "/root"]}
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    out["loopback"] = "connected"
+except OSError as e:
+    out["loopback"] = errno.errorcode.get(e.errno, str(e))
+print(json.dumps(out))
+'''
+
+
+def probe_layout(identity: Identity, seccomp_fd: int, data_file: str) -> layout.Layout:
+    python = os.path.realpath(SYSTEM_PYTHON)
+    interp = layout.Interpreter(python=python, executable=python, venv="/usr/lib/python3.11", stdlib="/usr/lib/python3.11",
+                                masked=(MASKED,))
+    package = Path(__file__).resolve().parents[2] / "archloop"
+    return layout.Layout(interpreter=interp, system_dirs=layout.system_dirs(), package_dir=str(package),
+                         data_binds={"train_x.npy": data_file}, data_fds={}, identity=identity, seccomp_fd=seccomp_fd,
+                         job_dir_bytes=CAP_MB["/job"] << 20, tmp_bytes=CAP_MB["/tmp"] << 20,
+                         shm_bytes=CAP_MB["/dev/shm"] << 20, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+
+
+def run_probe(mode: str, directory: Path, port: int) -> dict:
+    data = directory / "train_x.npy"
+    data.write_bytes(b"data")
+    os.chmod(data, 0o644)
+    fd = os.memfd_create("seccomp")
+    os.write(fd, seccomp.for_machine())
+    os.lseek(fd, 0, os.SEEK_SET)
+    nobody = pwd.getpwnam("nobody")
+    if mode == "root":
+        identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=True, slot=0)
+        prefix = []
+    else:  # an ordinary user: bwrap itself runs unprivileged, in a user namespace
+        identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=False)
+        prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
+    argv = layout.bwrap_args(probe_layout(identity, fd, str(data)), [os.path.realpath(SYSTEM_PYTHON), "-c", PROBE, str(port), MASKED])
+    try:
+        done = subprocess.run(prefix + argv, pass_fds=(fd,), capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(fd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory the unprivileged probe can read (pytest's own tmp dirs are 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix="archloop-probe-"))
+    os.chmod(directory, 0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mode", ["root", "user"])
+def test_walls_hold_in_both_modes(mode, shared_dir, listener):
+    out = run_probe(mode, shared_dir, listener)
+    # No namespaces, mounts or tracing: the seccomp filter (and bwrap's --disable-userns).
+    assert out["unshare_user"] == out["unshare_net"] == out["unshare_mount"] == "EPERM", out
+    assert out["clone_newuser"] == "EPERM" and out["clone3"] == "ENOSYS", out
+    assert out["mount"] == "EPERM" and out["ptrace"] == "EPERM", out
+    assert int(out["cap_eff"], 16) == 0 and out["uid"] == pwd.getpwnam("nobody").pw_uid
+    # ...while threads and fork (what torch and Python need) still work.
+    assert out["threads"] == "ok" and out["fork"] == "ok"
+    # Read-only everywhere but the three size-capped tmpfs.
+    for directory in ("/", "/opt", "/usr", "/dev", "/data", "/etc", MASKED):
+        assert out["writes"][directory][0] == 0, (directory, out["writes"][directory])
+    assert out["masked"] == []  # the base installation's site-packages stays hidden
+    for directory, cap in CAP_MB.items():
+        written, error = out["writes"][directory]
+        assert 0 < written <= cap and error == "ENOSPC", (directory, written, error)
+    assert out["exists"] == {"/usr/share": False, "/usr/share/datasets": False, "/usr/bin/python3": False,
+                             "/etc/passwd": False, "/usr/bin/setpriv": mode == "root",
+                             "/opt/archloop/archloop/runner/inner.py": True,
+                             "/opt/archloop/archloop/runner/datasets": False, "/root": False}, out["exists"]
+    assert out["loopback"] in ("ECONNREFUSED", "ENETUNREACH"), out["loopback"]
+
+
+def test_seccomp_numbers_match_the_kernel_headers():
+    """The hand-written syscall tables against the kernel headers, where installed."""
+    import re
+
+    headers = {"x86_64": Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
+               "aarch64": Path("/usr/include/asm-generic/unistd.h")}
+    checked = 0
+    for arch, header in headers.items():
+        if not header.exists():
+            continue
+        pattern = r"#define __NR_(\w+)\s+(\d+)" if arch == "x86_64" else r"#define __NR(?:3264)?_(\w+)\s+(\d+)"
+        numbers = {name: int(number) for name, number in re.findall(pattern, header.read_text())}
+        for name, number in seccomp.ARCHES[arch].numbers.items():
+            assert numbers.get(name) == number, (arch, name, number, numbers.get(name))
+            checked += 1
+    if not checked:
+        pytest.skip("no kernel headers (linux-libc-dev) to check against")
+
+
+def test_filter_assembles_for_both_architectures_and_refuses_others():
+    for machine in ("x86_64", "aarch64"):
+        program = seccomp.for_machine(machine)
+        assert len(program) % 8 == 0 and 20 < len(program) // 8 < 256
+    with pytest.raises(seccomp.UnsupportedArch):
+        seccomp.for_machine("riscv64")
