@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PYTHON_SRC, pythonBin, stateDir } from '../env';
-import { awaitHealthyOrStop, freePort, isOurProcess, startDetached, stopIfOurs, waitFor } from './process';
+import { awaitHealthyOrStop, freePort, isOurProcess, portIsFree, startDetached, stopIfOurs, waitFor } from './process';
 
 const run = promisify(execFile);
 const MARKER = 'archloop.llm.server';
@@ -48,7 +48,9 @@ export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
   }).catch((error: Error & { stderr?: string }) => {
     throw new Error(`preparing the embedded model failed: ${(error.stderr || error.message).trim().split('\n').pop()}`);
   });
-  const port = await freePort(Number(process.env.ARCHLOOP_LLM_PORT ?? 8008));
+  // The port it had before, so a restarted server is where its clients look for it.
+  const before = previous?.baseUrl ? Number(new URL(previous.baseUrl).port) : undefined;
+  const port = before && !process.env.ARCHLOOP_LLM_PORT && (await portIsFree(before)) ? before : await freePort(Number(process.env.ARCHLOOP_LLM_PORT ?? 8008));
   const logFile = path.join(stateDir(), 'llm', 'server.log');
   const pid = startDetached({
     command: pythonBin(),

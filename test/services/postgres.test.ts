@@ -32,7 +32,7 @@ after(() => {
 });
 
 function archloop(home: string, args: string[]): { code: number | null; out: string } {
-  const env = { ...process.env, ARCHLOOP_HOME: home };
+  const env: NodeJS.ProcessEnv = { ...process.env, ARCHLOOP_HOME: home };
   delete env.DATABASE_URL;
   const r = spawnSync(BIN, args, { env, encoding: 'utf8', timeout: 180_000 });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
