@@ -185,13 +185,21 @@ function kill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
 }
 
 // ---- Temporal, with reconnects (the server itself is among the victims) -----------------
+/** Each call gets a deadline: a call sent while the server restarts can otherwise hang forever. */
 async function withClient<T>(fn: (client: Client) => Promise<T>, attempts = 60): Promise<T> {
   let last: unknown;
   for (let i = 0; i < attempts; i++) {
     let connection: Connection | undefined;
     try {
       connection = await Connection.connect({ address: servicesJson().temporal!.address, connectTimeout: 3000 });
-      return await fn(new Client({ connection }));
+      const client = new Client({ connection });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('Temporal call timed out')), 25_000)));
+      try {
+        return await Promise.race([connection.withDeadline(Date.now() + 20_000, () => fn(client)), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     } catch (error) {
       last = error;
       await sleep(2000);
