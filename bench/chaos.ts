@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import pg from 'pg';
 import { buildConfig, type RunConfig } from '../src/core/config';
 import { REPO_ROOT } from '../src/env';
@@ -201,6 +201,7 @@ async function withClient<T>(fn: (client: Client) => Promise<T>, attempts = 60):
         clearTimeout(timer);
       }
     } catch (error) {
+      if (error instanceof WorkflowNotFoundError) throw error; // an answer, not an outage
       last = error;
       await sleep(2000);
     } finally {
@@ -280,7 +281,8 @@ async function audit(url: string, runId: string, config: RunConfig) {
 }
 
 async function runPlacements(runId: string, config: RunConfig): Promise<Placement[]> {
-  const ids = [runId, ...Array.from({ length: config.cycles + 1 }, (_, c) => cycleWorkflowId(runId, c))];
+  const first = config.lora.enabled && config.lora.seedFineTune ? 0 : 1;
+  const ids = [runId, ...Array.from({ length: config.cycles - first + 1 }, (_, i) => cycleWorkflowId(runId, first + i))];
   const all: Placement[] = [];
   for (const id of ids) all.push(...placements(await history(id).catch(() => [])));
   return all;
@@ -351,6 +353,7 @@ async function trial(n: number, targets: Target[], config: RunConfig, configFile
       const restart = await restartService(target);
       restartS = restart.seconds;
       restartError = restart.error;
+      log(`trial ${n}: ${target} restarted in ${Math.round(restart.seconds)} s${restart.error ? ` (after: ${restart.error})` : ''}`);
     } else {
       const old = workers.get(target)!;
       startWorker(target, old.generation + 1);
