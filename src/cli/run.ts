@@ -113,7 +113,11 @@ async function storedRunStatus(runId: string): Promise<string | undefined> {
     if (error instanceof NotConfiguredError) return undefined; // no database here: the workers' startRun checks it
     throw error;
   }
-  const { rows } = await getPool().query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [runId]);
+  const { rows } = await getPool()
+    .query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [runId])
+    .catch((error: Error) => {
+      throw new Error(`cannot look run id ${runId} up in the database (${error.message}): run \`archloop services up\` or check DATABASE_URL`);
+    });
   return rows[0]?.status;
 }
 
