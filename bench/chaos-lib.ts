@@ -130,6 +130,15 @@ function eventMs(event: HistoryEvent): number {
   return t ? Number(t.seconds ?? 0) * 1000 + Math.round(Number(t.nanos ?? 0) / 1e6) : 0;
 }
 
+/**
+ * Activities whose recorded attempt is a retry that started after `killedAt`, as
+ * "activity → who" (a history keeps only the last attempt of each activity: its worker is
+ * where the work went).
+ */
+export function rerunsAfter(placed: Placement[], killedAt: number, name: (identity: string) => string): string[] {
+  return placed.filter((p) => p.attempt > 1 && p.startedAt >= killedAt).map((p) => `${p.activity} → ${name(p.identity)}`);
+}
+
 /** Which identity started which activity (and workflow task), when, at which attempt. */
 export function placements(events: HistoryEvent[]): Placement[] {
   const scheduled = new Map<string, string>();
@@ -176,6 +185,8 @@ export interface TrialResult {
   retries: Record<string, number>;
   /** For a worker kill: activities started while it was down, by the identity that ran them. */
   whileDown: Record<string, string[]> | null;
+  /** Activities re-run (attempt > 1) after the kill, as "activity → worker" (any kill). */
+  rerunAfterKill: string[];
   /** Processes the killed one had started that were still alive 10 s after the kill. */
   orphans: string[];
   /** Workers that died on their own during the trial (not the victim). */
@@ -236,13 +247,14 @@ const fmt = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digi
 /** The short human table (markdown) of every trial, then the totals. */
 export function formatTable(trials: TrialResult[]): string {
   const lines = [
-    '| # | killed | at s | down s | landed | completed | run s | candidates (lost/dup/infra-failed) | valid/trained | corpus (lost/dup) | adapters (lost/dup) | retried activities | while down |',
+    '| # | killed | at s | down s | landed | completed | run s | candidates (lost/dup/infra-failed) | valid/trained | corpus (lost/dup) | adapters (lost/dup) | retried activities | started while down; re-run after the kill on |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const t of trials) {
     const c = t.candidates;
     const retried = Object.entries(t.retries).map(([k, v]) => `${k}×${v}`).join(' ') || '-';
-    const moved = t.whileDown ? Object.entries(t.whileDown).map(([who, acts]) => `${who}: ${acts.length}`).join(', ') || 'nothing started' : '-';
+    const started = t.whileDown ? Object.entries(t.whileDown).map(([who, acts]) => `${who}: ${acts.length}`).join(', ') || 'nothing started' : '-';
+    const moved = t.rerunAfterKill.length ? `${started}; re-run: ${t.rerunAfterKill.join(', ')}` : started;
     lines.push(
       `| ${t.trial} | ${t.target} | ${fmt(t.killAtS)} | ${fmt(t.downS)} | ${t.landed ? 'yes' : 'no'} | ${t.completed ? 'yes' : `**no** (${t.workflowStatus})`} | ${fmt(t.durationS)} | ` +
         `${c.present}/${c.expected} (${lostCandidates(c)}/${c.duplicated}/${c.infraFailed}) | ${c.valid}/${c.trained} | ` +

@@ -36,6 +36,7 @@ import {
   countCorpus,
   formatTable,
   placements,
+  rerunsAfter,
   TARGETS,
   totals,
   type AdapterRow,
@@ -326,6 +327,7 @@ async function trial(n: number, targets: Target[], config: RunConfig, configFile
   let orphans: string[] = [];
   let historySurvived: boolean | null = null;
   let downWindow: [number, number] | null = null;
+  let killedAt: number | null = null;
   let victimIdentity: string | null = null;
   const workersBefore = new Map([...workers].map(([k, w]) => [k, w.pid]));
 
@@ -340,7 +342,7 @@ async function trial(n: number, targets: Target[], config: RunConfig, configFile
     const pid = victimPid(target);
     if (!pid) throw new Error(`no pid for ${target}`);
     const children = descendants(pid);
-    const killedAt = Date.now();
+    killedAt = Date.now();
     kill(pid);
     log(`trial ${n}: killed ${target} (pid ${pid}, ${children.length} children) at +${Math.round((killedAt - started) / 1000)} s; run was ${status}`);
     if (target.startsWith('control') || target.startsWith('gpu')) victimIdentity = `${pid}@${os.hostname()}`;
@@ -404,6 +406,7 @@ async function trial(n: number, targets: Target[], config: RunConfig, configFile
     }
     if (whileDown[identities.get(victimIdentity) ?? victimIdentity]) notes.push('the killed worker was credited with work while down (impossible)');
   }
+  const rerunAfterKill = killedAt === null ? [] : rerunsAfter(placed, killedAt, (id) => identities.get(id) ?? id);
   const collateral = [...workersBefore]
     .filter(([name, pid]) => name !== target && workers.get(name)?.pid !== pid)
     .map(([name, pid]) => `${name} (pid ${pid})`);
@@ -425,6 +428,7 @@ async function trial(n: number, targets: Target[], config: RunConfig, configFile
     adapters: counts.adapters,
     retries,
     whileDown,
+    rerunAfterKill,
     orphans,
     collateral,
     historySurvived,

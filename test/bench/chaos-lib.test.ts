@@ -1,7 +1,7 @@
 /** The chaos harness's counting: what a lost or duplicated candidate, corpus entry or adapter is. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { countAdapters, countCandidates, countCorpus, formatTable, placements, totals, type CandidateRow, type TrialResult } from '../../bench/chaos-lib';
+import { countAdapters, countCandidates, countCorpus, formatTable, placements, rerunsAfter, totals, type CandidateRow, type TrialResult } from '../../bench/chaos-lib';
 
 const row = (cycle: number, sample_index: number, status: string, admitted = false): CandidateRow => ({ cycle, sample_index, status, admitted, failure_class: null });
 
@@ -27,6 +27,15 @@ test('adapters: every expected cycle published once', () => {
   assert.deepEqual(countAdapters(rows, [0, 1, 2]), { expected: 3, published: 2, missing: 1, duplicated: 1 });
 });
 
+test('re-runs after a kill are the retried attempts that started after it', () => {
+  const placed = [
+    { activity: 'sampleBatch', identity: '1@h', attempt: 2, startedAt: 2000 },
+    { activity: 'sampleBatch', identity: '2@h', attempt: 1, startedAt: 3000 },
+    { activity: 'fineTuneLora', identity: '3@h', attempt: 3, startedAt: 500 },
+  ];
+  assert.deepEqual(rerunsAfter(placed, 1000, (id) => ({ '1@h': 'control-1' })[id] ?? id), ['sampleBatch → control-1']);
+});
+
 test('placements pair each started activity with its scheduled type and identity', () => {
   const events = [
     { eventId: 5, activityTaskScheduledEventAttributes: { activityType: { name: 'sampleBatch' } } },
@@ -46,13 +55,13 @@ test('totals and the table say how many runs completed and what was lost', () =>
     candidates: { expected: 4, present: 4, missing: 0, duplicated: 0, unjudged: 0, infraFailed: 0, valid: 2, trained: 2 },
     corpus: { admitted: 1, entries: 1, missing: 0, duplicated: 0 },
     adapters: { expected: 2, published: 2, missing: 0, duplicated: 0 },
-    retries: { trainCandidate: 1 }, whileDown: { 'gpu-2': ['trainCandidate'] }, orphans: [], collateral: [], historySurvived: null, notes: [],
+    retries: { trainCandidate: 1 }, whileDown: { 'gpu-2': ['trainCandidate'] }, rerunAfterKill: ['trainCandidate → gpu-2'], orphans: [], collateral: [], historySurvived: null, notes: [],
   };
   const failed: TrialResult = { ...base, trial: 2, target: 'postgres', completed: false, workflowStatus: 'FAILED', candidates: { ...base.candidates, missing: 1, unjudged: 1 } };
   const t = totals([base, failed]);
   assert.deepEqual([t.trials, t.completed, t.lostCandidates, t.byTarget.postgres], [2, 1, 2, { trials: 1, completed: 0 }]);
   const table = formatTable([base, failed]);
-  assert.match(table, /\| 1 \| gpu-1 \| 30 \| 5 \| yes \| yes \| 100 \| 4\/4 \(0\/0\/0\) \| 2\/2 \| 1 \(0\/0\) \| 2\/2 \(0\/0\) \| trainCandidate×1 \| gpu-2: 1 \|/);
+  assert.match(table, /\| 1 \| gpu-1 \| 30 \| 5 \| yes \| yes \| 100 \| 4\/4 \(0\/0\/0\) \| 2\/2 \| 1 \(0\/0\) \| 2\/2 \(0\/0\) \| trainCandidate×1 \| gpu-2: 1; re-run: trainCandidate → gpu-2 \|/);
   assert.match(table, /\*\*no\*\* \(FAILED\)/);
   assert.match(table, /\*\*1\/2 runs completed\*\*/);
 });
