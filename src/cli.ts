@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
-import { formatIssues } from './core/config';
+import { ConfigError, formatIssues } from './core/config';
 import { closePool } from './db/pool';
 import { register as registerCorpus } from './cli/corpus';
 import { register as registerNovelty } from './cli/novelty';
@@ -28,6 +28,7 @@ export function buildProgram(): Command {
 
 export function errorLine(error: unknown): string {
   if (error instanceof ZodError) return `invalid input: ${formatIssues(error).join('; ')}`;
+  if (error instanceof ConfigError) return error.message; // one line per bad field
   if (error instanceof Error) return error.message.split('\n')[0] ?? String(error);
   return String(error);
 }

@@ -1,8 +1,10 @@
 /** Run and cycle rows, and the per-cycle metrics computed from candidate rows. */
-import { log } from '@temporalio/activity';
+import { isDeepStrictEqual } from 'node:util';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { z } from 'zod';
-import { parseConfig } from '../core/config';
+import { ConfigError, parseConfig, parseNewConfig, type RunConfig } from '../core/config';
+import { runIdProblem } from '../llm/artifacts';
 import { computeCycleMetrics } from '../core/metrics';
 import {
   CycleRef,
@@ -30,13 +32,21 @@ export function createBookkeepingActivities(deps: { pool: pg.Pool }): Bookkeepin
   return {
     async startRun(raw) {
       const input = StartRunInput.parse(raw);
-      const config = parseConfig(input.config);
-      // Idempotent: a retried or replayed start keeps the first row.
+      const stored = await storedConfig(pool, input.runId);
+      if (stored !== undefined) {
+        // A retried start, or a run resumed under its own id: same config, same rows.
+        assertSameConfig(input.runId, stored, input.config);
+        log.info('run registered before; continuing it', { runId: input.runId });
+        return;
+      }
+      const config = newRunConfig(input.runId, input.config);
       await pool.query(
         `INSERT INTO runs (id, name, preset, config) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO NOTHING`,
         [input.runId, config.name, config.preset, JSON.stringify(config)],
       );
+      // Two starts racing on one id: whichever row won, it must be this config.
+      assertSameConfig(input.runId, (await storedConfig(pool, input.runId))!, config);
       log.info('run registered', { runId: input.runId, preset: config.preset, cycles: config.cycles });
     },
 
@@ -81,6 +91,33 @@ export function createBookkeepingActivities(deps: { pool: pg.Pool }): Bookkeepin
       log.warn('candidate infra-failed; the cycle goes on without it', { ...input });
     },
   };
+}
+
+async function storedConfig(pool: pg.Pool, runId: string): Promise<unknown> {
+  const { rows } = await pool.query<{ config: unknown }>('SELECT config FROM runs WHERE id = $1', [runId]);
+  return rows[0]?.config;
+}
+
+/** A new run's config: schema, cross-field checks and a usable run id, or a non-retryable failure. */
+function newRunConfig(runId: string, raw: unknown): RunConfig {
+  const problem = runIdProblem(runId);
+  if (problem) throw ApplicationFailure.nonRetryable(problem, 'InvalidRunId');
+  try {
+    return parseNewConfig(raw);
+  } catch (error) {
+    if (error instanceof ConfigError) throw ApplicationFailure.nonRetryable(error.message, 'InvalidConfig');
+    throw error;
+  }
+}
+
+/** Configs compared as parsed values (defaults filled, key order and dropped fields ignored). */
+function assertSameConfig(runId: string, stored: unknown, requested: unknown): void {
+  const normal = (c: unknown) => JSON.parse(JSON.stringify(parseConfig(c))) as unknown;
+  if (isDeepStrictEqual(normal(stored), normal(requested))) return;
+  throw ApplicationFailure.nonRetryable(
+    `run id ${runId} already holds a run with another config: start the new run under another id (or resume ${runId} with \`archloop run --resume ${runId}\`)`,
+    'RunIdConflict',
+  );
 }
 
 /** Metrics of a cycle recomputed from its candidate rows (also used to audit stored metrics). */

@@ -1,6 +1,6 @@
 /** Reads a run config for the CLI: a preset, optionally overridden by a JSON file. */
 import { readFileSync } from 'node:fs';
-import { buildConfig, PresetName, type RunConfig } from '../core/config';
+import { buildConfig, configWarnings, PresetName, type RunConfig } from '../core/config';
 
 export function loadRunConfig(preset: string, configFile?: string, cycles?: string): RunConfig {
   const name = PresetName.safeParse(preset);
@@ -19,6 +19,7 @@ export function loadRunConfig(preset: string, configFile?: string, cycles?: stri
       throw new Error(`config file ${configFile} is not valid JSON: ${(error as Error).message}`);
     }
   }
+  for (const warning of configWarnings(overrides)) console.error(`archloop: warning: ${warning}`);
   if (cycles !== undefined) overrides = { ...overrides, cycles: Number(cycles) };
   return buildConfig(name.data, overrides);
 }

@@ -1,9 +1,12 @@
 /** `archloop run`, `status`, `runs`, and the steering commands (pause, resume, stop, cycles). */
 import type { SignalDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
-import { connectClient, runProgress, runUiUrl, startRun } from '../client/temporal';
+import type { Client } from '@temporalio/client';
+import { connectClient, newRunId, runProgress, runUiUrl, RunIdTakenError, startRun } from '../client/temporal';
+import { NotConfiguredError, databaseUrl } from '../env';
 import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
+import { loadRunConfig as loadStoredConfig } from '../db/runs';
 import { formatPaperTable } from '../core/paper-table';
 import { loadCycleMetrics } from '../db/run-metrics';
 import {
@@ -22,14 +25,19 @@ export function register(program: Command): void {
     .option('--preset <name>', 'demo | paper', 'demo')
     .option('--config <file.json>', 'JSON overrides merged over the preset')
     .option('--cycles <n>', 'number of cycles (overrides the config)')
-    .option('--id <runId>', 'workflow id of the run (default: run-<time>-<random>)')
+    .option('--id <runId>', 'workflow id of a new run (default: run-<time>-<random>); an id in use is refused')
     .option('--watch', 'follow the run until it ends')
-    .option('--resume <runId>', 're-attach the progress view to an existing run (starts nothing)')
+    .option('--resume <runId>', 'follow an existing run; one that failed or was terminated starts again with its stored config')
     .action(async (opts: { preset: string; config?: string; cycles?: string; id?: string; watch?: boolean; resume?: string }) => {
       let runId = opts.resume;
-      if (!runId) {
+      if (runId) {
+        if (opts.config || opts.cycles || opts.id) throw new Error('--resume keeps the run’s stored config and id: drop --config, --cycles and --id');
+        await resumeRun(await connectClient(), runId);
+      } else {
         const config = loadRunConfig(opts.preset, opts.config, opts.cycles);
-        runId = await startRun(await connectClient(), config, opts.id);
+        runId = opts.id ?? newRunId();
+        await refuseStoredRunId(runId);
+        await startRun(await connectClient(), config, runId);
         console.log(`started ${runId}`);
         console.log(`Temporal UI: ${runUiUrl(runId)}`);
         if (!opts.watch) return void console.log(`follow it:   archloop watch ${runId}`);
@@ -98,4 +106,49 @@ export function register(program: Command): void {
       const total = await client.workflow.getHandle(runId).executeUpdate(setRemainingCyclesUpdate, { args: [n] });
       console.log(`${runId}: now ${total} cycles in all`);
     });
+}
+
+/** The runs table outlives Temporal's retention: an id it holds is taken even when Temporal has forgotten it. */
+async function storedRunStatus(runId: string): Promise<string | undefined> {
+  try {
+    databaseUrl();
+  } catch (error) {
+    if (error instanceof NotConfiguredError) return undefined; // no database here: the workers' startRun checks it
+    throw error;
+  }
+  const { rows } = await getPool()
+    .query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [runId])
+    .catch((error: Error) => {
+      throw new Error(`cannot look run id ${runId} up in the database (${error.message}): run \`archloop services up\` or check DATABASE_URL`);
+    });
+  return rows[0]?.status;
+}
+
+async function refuseStoredRunId(runId: string): Promise<void> {
+  const status = await storedRunStatus(runId);
+  if (status !== undefined) {
+    throw new RunIdTakenError(`run id ${runId} is taken (a ${status} run in the database): \`archloop run --resume ${runId}\` continues it; pick another --id for a new run`);
+  }
+}
+
+/**
+ * `run --resume X`: a running or finished run is only followed; one whose last execution
+ * failed, was terminated, cancelled or timed out (or that Temporal no longer knows) starts
+ * again under the same id with its stored config, and every stage picks up what is stored.
+ */
+async function resumeRun(client: Client, runId: string): Promise<void> {
+  const temporalStatus = await client.workflow
+    .getHandle(runId)
+    .describe()
+    .then((d) => d.status.name)
+    .catch(() => undefined);
+  if (temporalStatus === 'RUNNING' || temporalStatus === 'COMPLETED' || temporalStatus === 'CONTINUED_AS_NEW') return;
+  const stored = await storedRunStatus(runId);
+  if (stored === undefined) {
+    if (temporalStatus) throw new Error(`run ${runId} is ${temporalStatus.toLowerCase()} and not in the database: it cannot be resumed`);
+    throw new Error(`no run with id ${runId}`);
+  }
+  if (stored === 'completed' || stored === 'stopped') throw new Error(`run ${runId} is ${stored}: nothing to resume`);
+  await startRun(client, await loadStoredConfig(getPool(), runId), runId, { resume: true });
+  console.log(`resumed ${runId} (${temporalStatus ? `its last execution ${temporalStatus.toLowerCase()}` : 'Temporal no longer knew it'})`);
 }

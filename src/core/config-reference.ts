@@ -15,6 +15,7 @@ interface JsonSchema {
   exclusiveMinimum?: number;
   properties?: Record<string, JsonSchema>;
   items?: JsonSchema;
+  deprecated?: boolean;
 }
 
 function describeType(s: JsonSchema): string {
@@ -46,6 +47,7 @@ export function configReference(): string {
   const walk = (s: JsonSchema, path: string[]) => {
     for (const [key, child] of Object.entries(s.properties ?? {})) {
       const p = [...path, key];
+      if (child.deprecated) continue; // accepted for old runs, does nothing: not documented as a setting
       if (child.properties) walk(child, p);
       else rows.push(`| \`${p.join('.')}\` | ${describeType(child)} | ${show(valueAt(paper, p))} | ${show(valueAt(demo, p))} |`);
     }

@@ -54,8 +54,16 @@ export const LlmConfig = z.strictObject({
   baseUrl: z.string().default(''),
   /** Base model name as the server knows it. */
   model: z.string().min(1),
-  /** Name of the environment variable that holds the API key (never the key itself). */
-  apiKeyEnv: z.string().default('OPENAI_API_KEY'),
+  /**
+   * Removed: the key comes from the worker's own ARCHLOOP_LLM_API_KEY (or OPENAI_API_KEY),
+   * never from a variable a run names. Still accepted (and dropped, with a warning from the
+   * CLI) so that runs started before the change resume.
+   */
+  apiKeyEnv: z
+    .string()
+    .optional()
+    .transform(() => undefined)
+    .meta({ deprecated: true }),
   requestTimeoutS: z.number().positive().default(600),
   maxRetries: z.number().int().nonnegative().default(4),
   /** Backoff between retries of one request: base × 2^attempt (with jitter), capped. */
@@ -199,6 +207,81 @@ export const RunConfig = z.strictObject({
 export type RunConfig = z.infer<typeof RunConfig>;
 export type RunConfigInput = z.input<typeof RunConfig>;
 
+/** What the sandbox adds to a stage's own limit (src/sandbox/request.ts: outerTimeoutS's defaults). */
+export const SANDBOX_GRACE_S = 60;
+export const RUNNER_START_MARGIN_S = 120;
+
+/**
+ * Checks between fields, one issue per bad field: settings that each look fine but
+ * together make activities time out before the work they wrap can finish.
+ */
+export function crossFieldIssues(c: RunConfig): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  const o = c.orchestration;
+  const train = c.training.timeLimitS + SANDBOX_GRACE_S + RUNNER_START_MARGIN_S;
+  if (o.trainTimeoutS < train) {
+    issues.push({
+      path: ['orchestration', 'trainTimeoutS'],
+      message: `${o.trainTimeoutS} s is shorter than training.timeLimitS + ${SANDBOX_GRACE_S} s sandbox grace + ${RUNNER_START_MARGIN_S} s runner start = ${train} s`,
+    });
+  }
+  const validate = c.contract.validateTimeoutS + RUNNER_START_MARGIN_S;
+  if (o.validateTimeoutS < validate) {
+    issues.push({
+      path: ['orchestration', 'validateTimeoutS'],
+      message: `${o.validateTimeoutS} s is shorter than contract.validateTimeoutS + ${RUNNER_START_MARGIN_S} s runner start = ${validate} s`,
+    });
+  }
+  if (c.sampling.samplesPerActivity > c.sampling.samplesPerCycle) {
+    issues.push({
+      path: ['sampling', 'samplesPerActivity'],
+      message: `${c.sampling.samplesPerActivity} is more than sampling.samplesPerCycle (${c.sampling.samplesPerCycle})`,
+    });
+  }
+  // Only the stages that heartbeat (src/workflows/activities.ts).
+  const heartbeating = { sampleTimeoutS: o.sampleTimeoutS, validateTimeoutS: o.validateTimeoutS, noveltyTimeoutS: o.noveltyTimeoutS, trainTimeoutS: o.trainTimeoutS, fineTuneTimeoutS: o.fineTuneTimeoutS };
+  const notAbove = Object.entries(heartbeating).filter(([, timeout]) => timeout <= o.heartbeatTimeoutS);
+  if (notAbove.length) {
+    issues.push({
+      path: ['orchestration', 'heartbeatTimeoutS'],
+      message: `${o.heartbeatTimeoutS} s must be below every stage timeout it guards, but ${notAbove.map(([k, v]) => `orchestration.${k} is ${v} s`).join(', ')}`,
+    });
+  }
+  if (c.llm.requestTimeoutS > o.sampleTimeoutS) {
+    issues.push({
+      path: ['llm', 'requestTimeoutS'],
+      message: `${c.llm.requestTimeoutS} s is longer than orchestration.sampleTimeoutS (${o.sampleTimeoutS} s): one request could outlive its activity`,
+    });
+  }
+  if (c.llm.retryBaseDelayS > c.llm.retryMaxDelayS) {
+    issues.push({ path: ['llm', 'retryBaseDelayS'], message: `${c.llm.retryBaseDelayS} s is more than llm.retryMaxDelayS (${c.llm.retryMaxDelayS} s)` });
+  }
+  if (c.selection.fallbackAccuracy > c.selection.minAccuracy) {
+    issues.push({
+      path: ['selection', 'fallbackAccuracy'],
+      message: `${c.selection.fallbackAccuracy} is above selection.minAccuracy (${c.selection.minAccuracy}): the fallback would be stricter`,
+    });
+  }
+  return issues;
+}
+
+/**
+ * A config about to start a run: the schema plus the cross-field checks. Stored configs
+ * (runs already started) are re-read with RunConfig alone, so a check added later never
+ * fails a run that is under way.
+ */
+export const NewRunConfig = RunConfig.superRefine((config, ctx) => {
+  for (const issue of crossFieldIssues(config)) ctx.addIssue({ code: 'custom', input: config, ...issue });
+});
+
+/** Fields that are still accepted but do nothing; one warning line each. */
+export function configWarnings(input: unknown): string[] {
+  const llm = isPlainObject(input) && isPlainObject(input.llm) ? input.llm : {};
+  return 'apiKeyEnv' in llm
+    ? ['llm.apiKeyEnv is ignored: the worker sends its own $ARCHLOOP_LLM_API_KEY (or $OPENAI_API_KEY), and only to its own endpoint (docs/llm-client.md)']
+    : [];
+}
+
 /** The paper's setup (Khalid & Ignatov 2026 and its reference code), see DESIGN.md. */
 export const paperPreset: RunConfigInput = {
   name: 'paper reproduction',
@@ -260,10 +343,13 @@ export const presets = { paper: paperPreset, demo: demoPreset } as const;
 export type PresetName = keyof typeof presets;
 export const PresetName = z.enum(['paper', 'demo']);
 
-/** A config error that names the offending field, e.g. `sampling.topP: Too big: expected number to be <=1`. */
+/**
+ * A config error that names each offending field, one line per field, e.g.
+ * `sampling.topP: Too big: expected number to be <=1`.
+ */
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {
-    super(`invalid config: ${issues.join('; ')}`);
+    super(issues.length === 1 ? `invalid config: ${issues[0]}` : `invalid config:\n${issues.map((i) => `  ${i}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -272,9 +358,16 @@ export function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
 }
 
-/** Validates any JSON value as a run config; throws ConfigError naming every bad field. */
+/** Validates a stored run config (a run already started); throws ConfigError naming every bad field. */
 export function parseConfig(input: unknown): RunConfig {
   const result = RunConfig.safeParse(input);
+  if (!result.success) throw new ConfigError(formatIssues(result.error));
+  return result.data;
+}
+
+/** Validates the config of a run about to start: the schema and the cross-field checks. */
+export function parseNewConfig(input: unknown): RunConfig {
+  const result = NewRunConfig.safeParse(input);
   if (!result.success) throw new ConfigError(formatIssues(result.error));
   return result.data;
 }
@@ -291,7 +384,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A preset with optional overrides (e.g. a user's JSON file), validated. */
+/** A preset with optional overrides (e.g. a user's JSON file), validated as a new run's config. */
 export function buildConfig(preset: PresetName, overrides: unknown = {}): RunConfig {
-  return parseConfig(mergeJson(presets[preset], overrides));
+  return parseNewConfig(mergeJson(presets[preset], overrides));
 }

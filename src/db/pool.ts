@@ -8,7 +8,13 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 let shared: pg.Pool | undefined;
 
 export function getPool(): pg.Pool {
-  shared ??= new pg.Pool({ connectionString: databaseUrl(), max: 10 });
+  if (!shared) {
+    shared = new pg.Pool({ connectionString: databaseUrl(), max: 10 });
+    // An idle client whose server went away (Postgres restarted) emits 'error'; unhandled,
+    // that would crash the whole worker. The pool drops the client and the next query
+    // connects afresh, so a note is all it takes.
+    shared.on('error', (error) => console.error(`postgres: an idle connection failed (${error.message}); it will be replaced`));
+  }
   return shared;
 }
 

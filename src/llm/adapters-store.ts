@@ -38,8 +38,10 @@ export interface TrainingAdapter {
 }
 
 /**
- * The (run, cycle) adapter row for this training set. A finished row with the same data
- * hash is kept as it is (the retry has nothing to do); anything else (re)starts training.
+ * The (run, cycle) adapter row for this training set. Status only moves forward
+ * (training → ready → published): a finished row is returned as it is (the retry has
+ * nothing to do, even when the seed corpus has changed since: the adapter that exists is
+ * the one later cycles build on); an unfinished one is (re)claimed for this data.
  */
 export async function upsertTrainingAdapter(db: Queryable, adapter: TrainingAdapter): Promise<AdapterRow> {
   await db.query(
@@ -47,18 +49,45 @@ export async function upsertTrainingAdapter(db: Queryable, adapter: TrainingAdap
      VALUES ($1, $2, $3, $4, $5, $6, 'training')
      ON CONFLICT (run_id, cycle) DO UPDATE
        SET path = EXCLUDED.path, base_model = EXCLUDED.base_model, parent_id = EXCLUDED.parent_id,
-           data_hash = EXCLUDED.data_hash, status = 'training', model_name = NULL, manifest = '{}'::jsonb
-       WHERE adapters.status = 'training' OR adapters.data_hash IS DISTINCT FROM EXCLUDED.data_hash`,
+           data_hash = EXCLUDED.data_hash, model_name = NULL, manifest = '{}'::jsonb
+       WHERE adapters.status = 'training'`,
     [adapter.runId, adapter.cycle, adapter.path, adapter.baseModel, adapter.parentId, adapter.dataHash],
   );
   const { rows: current } = await db.query(`SELECT ${COLUMNS} FROM adapters WHERE run_id = $1 AND cycle = $2`, [adapter.runId, adapter.cycle]);
   return AdapterRow.parse(current[0]);
 }
 
-export async function markAdapterReady(db: Queryable, id: number, path: string, manifest: Record<string, unknown>): Promise<void> {
-  await db.query(`UPDATE adapters SET status = 'ready', path = $2, manifest = $3 WHERE id = $1`, [id, path, JSON.stringify(manifest)]);
+/** An adapter status change that would move backwards or skip a step (a bug, never retried). */
+export class AdapterStatusError extends Error {
+  override name = 'AdapterStatusError';
 }
 
-export async function markAdapterPublished(db: Queryable, id: number, modelName: string): Promise<void> {
-  await db.query(`UPDATE adapters SET status = 'published', model_name = $2 WHERE id = $1`, [id, modelName]);
+/**
+ * training → ready. A row that is already ready or published stays as it is: a late
+ * attempt (an orphaned trainer's activity finishing after its retry) must not undo a publish.
+ */
+export async function markAdapterReady(db: Queryable, id: number, path: string, manifest: Record<string, unknown>): Promise<AdapterRow> {
+  const { rows } = await db.query(
+    `UPDATE adapters SET status = 'ready', path = $2, manifest = $3 WHERE id = $1 AND status = 'training'
+     RETURNING ${COLUMNS}`,
+    [id, path, JSON.stringify(manifest)],
+  );
+  if (rows.length) return AdapterRow.parse(rows[0]);
+  const row = await adapterById(db, id);
+  if (!row) throw new AdapterStatusError(`adapter ${id} does not exist`);
+  return row;
+}
+
+/** ready → published under `modelName`; publishing again keeps the first name. */
+export async function markAdapterPublished(db: Queryable, id: number, modelName: string): Promise<AdapterRow> {
+  const { rows } = await db.query(
+    `UPDATE adapters SET status = 'published', model_name = $2 WHERE id = $1 AND status = 'ready'
+     RETURNING ${COLUMNS}`,
+    [id, modelName],
+  );
+  if (rows.length) return AdapterRow.parse(rows[0]);
+  const row = await adapterById(db, id);
+  if (!row) throw new AdapterStatusError(`adapter ${id} does not exist`);
+  if (row.status !== 'published') throw new AdapterStatusError(`adapter ${id} is still training: it cannot be published`);
+  return row;
 }

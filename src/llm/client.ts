@@ -250,9 +250,7 @@ export class LlmClient {
       const status = error.status;
       const detail = `HTTP ${status}: ${error.message}`;
       if (status === 401 || status === 403) {
-        const { apiKeyEnv, apiKeySet } = this.options.endpoint;
-        const key = apiKeySet ? `the key in $${apiKeyEnv}` : `no key ($${apiKeyEnv} is not set)`;
-        return new LlmError('auth', `the LLM endpoint ${url} refused ${key}: ${detail}`, status);
+        return new LlmError('auth', `the LLM endpoint ${url} refused ${this.options.endpoint.keyDescription}: ${detail}`, status);
       }
       if (status === 429) return new LlmError('rate-limited', `the LLM endpoint ${url} is rate limiting: ${detail}`, status, retryAfter(error.headers));
       if (status >= 500 || status === 408) return new LlmError('server-error', `the LLM endpoint ${url} failed: ${detail}`, status, retryAfter(error.headers));

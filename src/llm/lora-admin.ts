@@ -37,7 +37,7 @@ export async function loadLoraAdapter(
     throw new LlmError('no-api', `${endpoint.baseUrl} has no runtime LoRA API (${url} → ${detail}); for vLLM set VLLM_ALLOW_RUNTIME_LORA_UPDATING=True and --enable-lora`, response.status);
   }
   if (response.status === 401 || response.status === 403) {
-    throw new LlmError('auth', `${endpoint.baseUrl} refused the key in $${endpoint.apiKeyEnv} when loading adapter ${adapter.name}: ${detail}`, response.status);
+    throw new LlmError('auth', `${endpoint.baseUrl} refused ${endpoint.keyDescription} when loading adapter ${adapter.name}: ${detail}`, response.status);
   }
   if (response.status >= 500 || response.status === 429) {
     throw new LlmError('server-error', `loading adapter ${adapter.name} into ${endpoint.baseUrl} failed: ${detail}`, response.status);

@@ -1,7 +1,9 @@
 /**
  * Drives the Python LoRA trainer (`python -m archloop.llm.lora --job JOB.json`): the job
  * file it reads, the JSON lines it prints (progress, done, error), and the process itself.
- * Re-running the same job after a kill resumes from outputDir/checkpoints.
+ * Re-running the same job after a kill resumes from outputDir/checkpoints. The trainer
+ * locks outputDir for its lifetime and dies with the process that started it (its
+ * parent-death signal), so an orphaned trainer never races its own retry.
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -30,7 +32,7 @@ export const TrainerJob = z.strictObject({
 });
 export type TrainerJob = z.infer<typeof TrainerJob>;
 
-export const TrainerErrorClass = z.enum(['empty-corpus', 'corrupt-checkpoint', 'missing-base-model', 'bad-job']);
+export const TrainerErrorClass = z.enum(['empty-corpus', 'corrupt-checkpoint', 'missing-base-model', 'bad-job', 'output-dir-locked']);
 export type TrainerErrorClass = z.infer<typeof TrainerErrorClass>;
 
 const ProgressEvent = z.object({
@@ -61,6 +63,14 @@ export class TrainerError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Another trainer holds the output dir (an earlier attempt still running, e.g. on a worker
+ * whose activity timed out): not a failure of the job, so a later retry can succeed.
+ */
+export class TrainerBusy extends Error {
+  override name = 'TrainerBusy';
 }
 
 /** The trainer died without saying why (killed, crashed): retrying resumes from its checkpoint. */
@@ -100,7 +110,8 @@ export function trainerCommand(jobFile: string): { command: string; args: string
   return {
     command: pythonBin(),
     args: ['-m', 'archloop.llm.lora', '--job', jobFile],
-    env: { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1' },
+    // The trainer checks it still has this parent after arming its parent-death signal.
+    env: { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1', ARCHLOOP_PARENT_PID: String(process.pid) },
   };
 }
 
@@ -120,7 +131,7 @@ export async function runTrainer(jobFile: string, options: RunTrainerOptions = {
   });
 
   let done: DoneEvent | undefined;
-  let failure: TrainerError | undefined;
+  let failure: TrainerError | TrainerBusy | undefined;
   let badLine: Error | undefined;
   try {
     for await (const line of createInterface({ input: child.stdout })) {
@@ -134,7 +145,7 @@ export async function runTrainer(jobFile: string, options: RunTrainerOptions = {
       if (!event) options.onOutput?.(line);
       else if (event.event === 'progress') options.onProgress?.(event);
       else if (event.event === 'done') done = event;
-      else failure = new TrainerError(event.class, event.message);
+      else failure = event.class === 'output-dir-locked' ? new TrainerBusy(event.message) : new TrainerError(event.class, event.message);
     }
     const { code, signal } = await exited;
     if (failure) throw failure;

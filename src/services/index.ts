@@ -3,13 +3,13 @@
  * and the embedded LLM server, unless DATABASE_URL / TEMPORAL_ADDRESS / ARCHLOOP_LLM_URL
  * point elsewhere. What was started is recorded in <state>/services.json.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migrateUp } from '../db/migrate';
 import { readServicesFile, servicesFilePath, stateDir, type ServicesFile } from '../env';
 import { llmDown, llmHealthy, llmUp } from './llm';
-import { postgresDown, postgresHealthy, postgresUp } from './postgres';
+import { postgresDown, postgresHealthy, postgresPasswordFile, postgresUp, redactUrl, relocateLegacyCluster } from './postgres';
 import { temporalDown, temporalHealthy, temporalUp } from './temporal';
 
 export const SERVICE_NAMES = ['postgres', 'temporal', 'llm'] as const;
@@ -22,10 +22,20 @@ export interface ServiceStatus {
   healthy: boolean;
 }
 
+/**
+ * The state dir holds secrets (the database password, services.json with DATABASE_URL):
+ * 0700, whatever the umask was when something first created it.
+ */
+export function secureStateDir(): void {
+  mkdirSync(stateDir(), { recursive: true, mode: 0o700 });
+  chmodSync(stateDir(), 0o700);
+}
+
 function writeServicesFile(services: ServicesFile): void {
-  mkdirSync(stateDir(), { recursive: true });
+  secureStateDir();
   const file = servicesFilePath();
-  writeFileSync(`${file}.tmp`, JSON.stringify(services, null, 2));
+  writeFileSync(`${file}.tmp`, JSON.stringify(services, null, 2), { mode: 0o600 }); // DATABASE_URL has the password
+  chmodSync(`${file}.tmp`, 0o600); // an old .tmp left by a crash keeps its mode otherwise
   renameSync(`${file}.tmp`, file); // atomic: a reader never sees half a file
 }
 
@@ -71,11 +81,16 @@ export async function servicesUp(options: UpOptions = {}): Promise<ServicesFile>
   const wanted = new Set(options.services ?? SERVICE_NAMES);
   const log = options.log ?? (() => {});
   return withLock(async () => {
+    if (wanted.has('postgres') && !process.env.DATABASE_URL) {
+      const moved = await relocateLegacyCluster(); // before the state dir closes to the postgres user
+      if (moved) log(`postgres  cluster moved out of the state dir to ${moved}`);
+    }
+    secureStateDir();
     const services = readServicesFile();
     if (wanted.has('postgres') && !process.env.DATABASE_URL) {
       services.postgres = await postgresUp(services.postgres?.port);
       writeServicesFile(services);
-      log(`postgres  ${services.postgres.url}`);
+      log(`postgres  ${redactUrl(services.postgres.url)}  (password in ${postgresPasswordFile()})`);
     }
     const url = process.env.DATABASE_URL ?? services.postgres?.url;
     if (url && wanted.has('postgres')) {
@@ -103,6 +118,10 @@ export async function servicesDown(options: UpOptions = {}): Promise<void> {
     const services = readServicesFile();
     if (wanted.has('llm') && (await llmDown(services.llm))) log('llm stopped');
     if (wanted.has('temporal') && (await temporalDown(services.temporal))) log('temporal stopped');
+    if (wanted.has('postgres') && !process.env.DATABASE_URL) {
+      const moved = await relocateLegacyCluster(); // an older cluster in the state dir: stopped and moved
+      if (moved) log(`postgres stopped (cluster moved out of the state dir to ${moved})`);
+    }
     if (wanted.has('postgres') && (await postgresDown())) log('postgres stopped');
     for (const name of wanted) {
       if (name !== 'postgres') delete services[name];
@@ -120,7 +139,7 @@ export async function servicesStatus(): Promise<ServiceStatus[]> {
   return [
     {
       name: 'postgres',
-      where: pgUrl ?? '-',
+      where: pgUrl ? redactUrl(pgUrl) : '-',
       managed: !process.env.DATABASE_URL,
       healthy: pgUrl ? await postgresHealthy(pgUrl) : false,
     },

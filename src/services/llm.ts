@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { artifactsDir, PYTHON_SRC, pythonBin, REPO_ROOT, stateDir } from '../env';
-import { awaitHealthyOrStop, freePort, isOurProcess, startDetached, stopIfOurs, waitFor } from './process';
+import { awaitHealthyOrStop, freePort, isOurProcess, portIsFree, startDetached, stopIfOurs, waitFor } from './process';
 
 const run = promisify(execFile);
 const MARKER = 'src/llm/embedded/main.ts';
@@ -104,7 +104,9 @@ export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
   }
   await checkMemory(model);
   const weights = await embeddedWeights(model);
-  const port = await freePort(Number(process.env.ARCHLOOP_LLM_PORT ?? 8008));
+  // The port it had before, so a restarted server is where its clients look for it.
+  const before = previous?.baseUrl ? Number(new URL(previous.baseUrl).port) : undefined;
+  const port = before && !process.env.ARCHLOOP_LLM_PORT && (await portIsFree(before)) ? before : await freePort(Number(process.env.ARCHLOOP_LLM_PORT ?? 8008));
   const logFile = path.join(stateDir(), 'llm', 'server.log');
   const pid = startDetached({
     command: process.execPath,

@@ -1,12 +1,27 @@
 /**
  * A private Postgres cluster for dev, demo and tests: initdb/pg_ctl from Debian's
- * postgresql, data under the state directory, listening on 127.0.0.1 only (trust auth on
- * loopback, no unix socket), on the first free port from 55432. Postgres refuses to run
- * as root, so as root the cluster belongs to the `postgres` system user.
+ * postgresql, listening on 127.0.0.1 only (no unix socket), on the first free port from
+ * 55432. One role, `archloop`, with a generated password (scram-sha-256) kept in
+ * <state>/postgres.password (0600); a cluster made before that (trust on loopback) is
+ * migrated when it starts: password set, pg_hba switched to scram, data kept.
+ * Postgres refuses to run as root, so as root the cluster belongs to the `postgres` system
+ * user and lives in /var/lib/archloop/<hash of the state dir>/ (the state dir is 0700).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -43,29 +58,51 @@ async function pgExec(binary: string, args: string[]): Promise<string> {
 }
 
 /**
- * Where the cluster lives: <state>/postgres, unless we are root and the `postgres` user
- * cannot reach that directory (a repo under /root, a mode-700 temp dir): then a directory
- * of its own under /var/lib/archloop, named after the state directory.
+ * Where the cluster lives: <state>/postgres, or as root (the `postgres` user cannot enter
+ * the 0700 state dir) a directory of its own under /var/lib/archloop, named after the
+ * state directory.
  */
-const clusterDirs = new Map<string, string>();
 function clusterDir(): string {
   return postgresClusterDir(stateDir());
 }
 
 export function postgresClusterDir(state: string): string {
-  let dir = clusterDirs.get(state);
-  if (!dir) {
-    const preferred = path.join(state, 'postgres');
-    const key = createHash('sha256').update(state).digest('hex').slice(0, 12);
-    dir = !isRoot() || postgresCanReach(state) ? preferred : path.join('/var/lib/archloop', key, 'postgres');
-    clusterDirs.set(state, dir);
-  }
-  return dir;
+  return isRoot() ? rootClusterDir(state) : path.join(state, 'postgres');
 }
 
-function postgresCanReach(dir: string): boolean {
-  mkdirSync(dir, { recursive: true });
-  return spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir]).status === 0;
+function rootClusterDir(state: string): string {
+  const key = createHash('sha256').update(path.resolve(state)).digest('hex').slice(0, 12);
+  return path.join('/var/lib/archloop', key, 'postgres');
+}
+
+/**
+ * As root, a cluster made by an older archloop inside the state dir (when the `postgres`
+ * user could still enter it) moves to its own directory, stopped first and with its data,
+ * before the state dir is closed to other users. Returns where it went, if it moved.
+ */
+export async function relocateLegacyCluster(state: string = stateDir()): Promise<string | undefined> {
+  const legacy = path.join(state, 'postgres');
+  if (!isRoot() || !existsSync(path.join(legacy, 'data', 'PG_VERSION'))) return undefined;
+  const target = rootClusterDir(state);
+  if (existsSync(path.join(target, 'data', 'PG_VERSION'))) {
+    throw new Error(`two Postgres clusters for ${state}: ${legacy} (older) and ${target}; keep one and remove the other`);
+  }
+  if (postmasterOf(path.join(legacy, 'data'))) {
+    await pgExec('pg_ctl', ['-D', path.join(legacy, 'data'), '-m', 'fast', '-w', '-t', '60', 'stop']);
+  }
+  mkdirSync(path.dirname(target), { recursive: true });
+  chmodSync(path.dirname(target), 0o755);
+  rmSync(target, { recursive: true, force: true }); // an empty leftover, never a cluster (checked above)
+  try {
+    renameSync(legacy, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    cpSync(legacy, target, { recursive: true, preserveTimestamps: true });
+    const { uid, gid } = postgresUser();
+    spawnSync('chown', ['-R', `${uid}:${gid}`, target]);
+    rmSync(legacy, { recursive: true, force: true });
+  }
+  return target;
 }
 
 function dataDir(): string {
@@ -73,11 +110,16 @@ function dataDir(): string {
 }
 
 function ensureClusterDir(): void {
-  mkdirSync(clusterDir(), { recursive: true });
+  const dir = clusterDir();
   if (isRoot()) {
+    mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 }); // the postgres user passes through
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { uid, gid } = postgresUser();
-    chownSync(clusterDir(), uid, gid);
+    chownSync(dir, uid, gid);
+  } else {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
+  chmodSync(dir, 0o700); // a cluster dir from before keeps the umask's mode otherwise
 }
 
 function postgresUser(): { uid: number; gid: number } {
@@ -91,7 +133,11 @@ function postgresUser(): { uid: number; gid: number } {
 
 /** pid and port of the running postmaster of our data dir, from postmaster.pid. */
 function runningPostmaster(): { pid: number; port: number } | null {
-  const file = path.join(dataDir(), 'postmaster.pid');
+  return postmasterOf(dataDir());
+}
+
+function postmasterOf(data: string): { pid: number; port: number } | null {
+  const file = path.join(data, 'postmaster.pid');
   if (!existsSync(file)) return null;
   const [pid, , , port] = readFileSync(file, 'utf8').split('\n');
   const n = Number(pid);
@@ -103,8 +149,85 @@ function runningPostmaster(): { pid: number; port: number } | null {
   return { pid: n, port: Number(port) };
 }
 
-export function postgresUrl(port: number, database = DATABASE): string {
-  return `postgres://${SUPERUSER}@127.0.0.1:${port}/${database}`;
+export function postgresUrl(port: number, password: string | null, database = DATABASE): string {
+  const auth = password === null ? SUPERUSER : `${SUPERUSER}:${encodeURIComponent(password)}`;
+  return `postgres://${auth}@127.0.0.1:${port}/${database}`;
+}
+
+/** The URL with its password masked, for logs and status lines. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+export function postgresPasswordFile(state: string = stateDir()): string {
+  return path.join(state, 'postgres.password');
+}
+
+/** The cluster's password: read, or generated once and written (0600) before any use of it. */
+function clusterPassword(): string {
+  const file = postgresPasswordFile();
+  if (existsSync(file)) {
+    chmodSync(file, 0o600);
+    const password = readFileSync(file, 'utf8').trim();
+    if (password) return password;
+  }
+  const password = randomBytes(24).toString('base64url'); // URL-safe: no escaping anywhere
+  writeFileSync(`${file}.tmp`, `${password}\n`, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  return password;
+}
+
+/**
+ * The SCRAM-SHA-256 verifier Postgres stores for `password` (RFC 5802/7677, as libpq's
+ * PQencryptPasswordConn makes it): ALTER ROLE gets the verifier, never the password, so
+ * the password appears in no statement and no server log.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** Password logins over loopback TCP only (the cluster has no unix socket). */
+export const PG_HBA = [
+  '# archloop: the archloop role with its password (scram-sha-256), over loopback TCP only.',
+  'host all all 127.0.0.1/32 scram-sha-256',
+  'host all all ::1/128 scram-sha-256',
+  '',
+].join('\n');
+
+/** True when pg_hba.conf lets anything in without a scram password (a cluster from before). */
+function hbaNeedsMigration(): boolean {
+  const rules = readFileSync(path.join(dataDir(), 'pg_hba.conf'), 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean);
+  return rules.some((rule) => rule.split(/\s+/).at(-1) !== 'scram-sha-256');
+}
+
+/**
+ * A trust-auth cluster from before: set the role's password, switch pg_hba.conf to scram
+ * and reload. Each step is safe to repeat, so a crash half-way is finished on the next start
+ * (the password file is written before the role gets its password).
+ */
+async function migrateToPassword(port: number, password: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgresUrl(port, null, 'postgres'), connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    await client.query(`ALTER ROLE ${pg.escapeIdentifier(SUPERUSER)} PASSWORD ${pg.escapeLiteral(scramVerifier(password))}`);
+    writeFileSync(path.join(dataDir(), 'pg_hba.conf'), PG_HBA); // overwrites in place: owner and mode stay
+    await client.query('SELECT pg_reload_conf()');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 async function canConnect(url: string): Promise<boolean> {
@@ -120,16 +243,8 @@ async function canConnect(url: string): Promise<boolean> {
 
 export async function postgresUp(preferredPort?: number): Promise<PostgresInfo> {
   ensureClusterDir();
-  if (!existsSync(path.join(dataDir(), 'PG_VERSION'))) {
-    try {
-      await pgExec('initdb', ['-D', dataDir(), '-U', SUPERUSER, '-A', 'trust', '-E', 'UTF8', '--no-instructions']);
-    } catch (error) {
-      throw new Error(
-        `initdb failed for ${dataDir()}: ${(error as Error).message.split('\n')[0]}` +
-          (isRoot() ? ' (the postgres user must be able to reach that directory)' : ''),
-      );
-    }
-  }
+  const password = clusterPassword();
+  if (!existsSync(path.join(dataDir(), 'PG_VERSION'))) await initCluster(password);
   let running = runningPostmaster();
   if (!running) {
     const port = preferredPort && (await portIsFree(preferredPort)) ? preferredPort : await freePort(55432);
@@ -146,10 +261,34 @@ export async function postgresUp(preferredPort?: number): Promise<PostgresInfo> 
     running = runningPostmaster();
     if (!running) throw new Error(`postgres did not start (see ${logFile})`);
   }
-  const admin = postgresUrl(running.port, 'postgres');
-  await waitFor('postgres', () => canConnect(admin), 30_000);
+  if (hbaNeedsMigration()) {
+    await waitFor('postgres', () => canConnect(postgresUrl(running!.port, null, 'postgres')), 30_000);
+    await migrateToPassword(running.port, password);
+  }
+  const admin = postgresUrl(running.port, password, 'postgres');
+  await waitFor('postgres', () => canConnect(admin), 30_000).catch((error: Error) => {
+    throw new Error(`${error.message}: does ${postgresPasswordFile()} still hold the password of the cluster in ${dataDir()}?`);
+  });
   await ensureDatabase(admin, DATABASE);
-  return { url: postgresUrl(running.port), port: running.port, pid: running.pid };
+  return { url: postgresUrl(running.port, password), port: running.port, pid: running.pid };
+}
+
+/** initdb with scram from the start; the password reaches initdb through a 0600 file of the cluster's owner. */
+async function initCluster(password: string): Promise<void> {
+  const pwfile = path.join(clusterDir(), '.initdb-password');
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+  try {
+    if (isRoot()) chownSync(pwfile, postgresUser().uid, postgresUser().gid);
+    await pgExec('initdb', ['-D', dataDir(), '-U', SUPERUSER, '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-instructions']);
+    writeFileSync(path.join(dataDir(), 'pg_hba.conf'), PG_HBA);
+  } catch (error) {
+    throw new Error(
+      `initdb failed for ${dataDir()}: ${(error as Error).message.split('\n')[0]}` +
+        (isRoot() ? ' (the postgres user must be able to reach that directory)' : ''),
+    );
+  } finally {
+    unlinkSync(pwfile);
+  }
 }
 
 export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {

@@ -50,16 +50,17 @@ export async function temporalHealthy(address: string): Promise<boolean> {
 }
 
 /**
- * Starts the dev server unless ours is already running. Ports: 7233 / 8233, or the next
- * free ones when those are taken (ARCHLOOP_TEMPORAL_PORT / ARCHLOOP_TEMPORAL_UI_PORT force them).
+ * Starts the dev server unless ours is already running. Ports: those it had before (so
+ * workers started against it find it again after a crash), else 7233 / 8233, else the next
+ * free ones (ARCHLOOP_TEMPORAL_PORT / ARCHLOOP_TEMPORAL_UI_PORT force them).
  */
 export async function temporalUp(previous?: TemporalInfo): Promise<TemporalInfo> {
   if (previous?.pid && isOurProcess(previous.pid, MARKER)) {
     await waitFor('temporal', () => temporalHealthy(previous.address), 60_000);
     return previous;
   }
-  const port = await choosePort(process.env.ARCHLOOP_TEMPORAL_PORT, 7233);
-  const uiPort = await choosePort(process.env.ARCHLOOP_TEMPORAL_UI_PORT, 8233);
+  const port = await choosePort(process.env.ARCHLOOP_TEMPORAL_PORT, 7233, portOf(previous?.address));
+  const uiPort = await choosePort(process.env.ARCHLOOP_TEMPORAL_UI_PORT, 8233, portOf(previous?.uiUrl));
   const dir = path.join(stateDir(), 'temporal');
   const logFile = path.join(dir, 'temporal.log');
   const pid = startDetached({
@@ -82,8 +83,14 @@ export async function temporalUp(previous?: TemporalInfo): Promise<TemporalInfo>
   return info;
 }
 
-async function choosePort(forced: string | undefined, preferred: number): Promise<number> {
+function portOf(address: string | undefined): number | undefined {
+  const match = address ? /:(\d+)$/.exec(address.replace(/\/+$/, '')) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+async function choosePort(forced: string | undefined, preferred: number, previous?: number): Promise<number> {
   if (forced) return Number(forced);
+  if (previous && (await portIsFree(previous))) return previous;
   return (await portIsFree(preferred)) ? preferred : freePort(preferred + 10_000);
 }
 

@@ -17,7 +17,7 @@ async function serve(handler: Handler): Promise<FakeServer> {
 
 function client(url: string, overrides: Partial<ConstructorParameters<typeof LlmClient>[0]> = {}): LlmClient {
   return new LlmClient({
-    endpoint: { baseUrl: url, apiKey: 'sk-test', apiKeyEnv: 'ARCHLOOP_TEST_KEY', apiKeySet: true },
+    endpoint: { baseUrl: url, apiKey: 'sk-test', apiKeySet: true, keyDescription: 'the key in $ARCHLOOP_TEST_KEY' },
     timeoutMs: 5000,
     retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 20 },
     supportsN: true,

@@ -78,7 +78,7 @@ async function startServer(model: string, servedName: string, adaptersRoot: stri
 
 function clientFor(url: string): LlmClient {
   return new LlmClient({
-    endpoint: { baseUrl: url, apiKey: 'EMPTY', apiKeyEnv: 'OPENAI_API_KEY', apiKeySet: false },
+    endpoint: { baseUrl: url, apiKey: 'EMPTY', apiKeySet: false, keyDescription: 'no key' },
     timeoutMs: 120_000,
     retry: { retries: 1, baseDelayMs: 100, maxDelayMs: 200 },
     supportsN: true,

@@ -141,3 +141,46 @@ describe('extractCode (examples)', () => {
     assert.equal(result.ok && result.code, 'import torch\ny = torch.zeros(2)\n');
   });
 });
+
+describe('extractCode (time on adversarial input)', () => {
+  // Linear extraction of 60k characters takes milliseconds; the quadratic fence regex this
+  // replaced took seconds on one such line (5.4 s at 100k), so the bound can only be missed
+  // by a super-linear pattern, not by a loaded machine.
+  const BOUND_MS = 400;
+  const LENGTH = 60_000;
+  const pieces = fc.constantFrom('`', '```', '~~~', ' ', '\t', '\n', '\r', 'a', '.', '[', ']', '=', '(', ':', '#', 'class Net', 'import x', 'from a', 'def f', '    ', 'python');
+  /** A short random chunk repeated to LENGTH: long runs are what backtracking feeds on. */
+  const adversarial = fc
+    .tuple(fc.array(pieces, { minLength: 1, maxLength: 6 }), fc.array(pieces, { maxLength: 3 }), fc.array(pieces, { maxLength: 3 }))
+    .map(([unit, head, tail]) => {
+      const chunk = unit.join('');
+      return head.join('') + chunk.repeat(Math.ceil(LENGTH / chunk.length)) + tail.join('');
+    });
+
+  const timed = (text: string, reason: string | null) => {
+    const start = performance.now();
+    extractCode(text, reason);
+    return performance.now() - start;
+  };
+
+  test('the known quadratic cases: one long fence line, long inner whitespace', () => {
+    for (const text of [
+      '```' + 'a'.repeat(100_000) + '`',
+      '```python\nclass Net:\n' + ' '.repeat(100_000) + 'x\n```',
+      '~~~' + ' '.repeat(100_000) + 'py' + '`',
+    ]) {
+      const ms = timed(text, 'stop');
+      assert.ok(ms < BOUND_MS, `${ms.toFixed(0)} ms on ${JSON.stringify(text.slice(0, 20))}…`);
+    }
+  });
+
+  test(`any repeated pattern of ${LENGTH} characters is extracted within ${BOUND_MS} ms`, () => {
+    fc.assert(
+      fc.property(adversarial, finishReason, (text, reason) => {
+        const ms = timed(text, reason);
+        assert.ok(ms < BOUND_MS, `${ms.toFixed(0)} ms on ${JSON.stringify(text.slice(0, 40))}…`);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -1,7 +1,7 @@
 /** The run config: presets, the paper's numbers, errors that name the field. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildConfig, ConfigError, parseConfig, presets } from '../../src/core/config';
+import { buildConfig, ConfigError, parseConfig, parseNewConfig, presets } from '../../src/core/config';
 
 test('both presets are valid configs', () => {
   for (const name of Object.keys(presets) as Array<keyof typeof presets>) {
@@ -50,4 +50,43 @@ test('overrides merge deeply over the preset', () => {
   const c = buildConfig('paper', { sampling: { samplesPerCycle: 10 } });
   assert.equal(c.sampling.samplesPerCycle, 10);
   assert.equal(c.sampling.topP, 0.95, 'siblings keep the preset value');
+});
+
+test('cross-field checks fail a new run’s config with one line per bad field', () => {
+  const bad = {
+    training: { timeLimitS: 900 },
+    contract: { validateTimeoutS: 250 },
+    sampling: { samplesPerCycle: 4, samplesPerActivity: 8 },
+    llm: { requestTimeoutS: 2000, retryBaseDelayS: 60 },
+    selection: { minAccuracy: 0.3, fallbackAccuracy: 0.35 },
+    orchestration: { trainTimeoutS: 1000, validateTimeoutS: 300, sampleTimeoutS: 1800, heartbeatTimeoutS: 300 },
+  };
+  assert.throws(
+    () => buildConfig('demo', bad),
+    (error: ConfigError) => {
+      assert.ok(error instanceof ConfigError);
+      const lines = error.message.split('\n').slice(1).map((l) => l.trim());
+      assert.deepEqual(lines.map((l) => l.split(':')[0]).sort(), [
+        'llm.requestTimeoutS',
+        'llm.retryBaseDelayS',
+        'orchestration.heartbeatTimeoutS',
+        'orchestration.trainTimeoutS',
+        'orchestration.validateTimeoutS',
+        'sampling.samplesPerActivity',
+        'selection.fallbackAccuracy',
+      ]);
+      assert.ok(lines.includes('orchestration.trainTimeoutS: 1000 s is shorter than training.timeLimitS + 60 s sandbox grace + 120 s runner start = 1080 s'));
+      assert.match(error.message, /heartbeatTimeoutS: 300 s must be below every stage timeout it guards, but orchestration\.validateTimeoutS is 300 s/);
+      return true;
+    },
+  );
+  // Each limit is inclusive where the work fits exactly.
+  const edge = buildConfig('demo', { training: { timeLimitS: 720 }, orchestration: { trainTimeoutS: 900 }, sampling: { samplesPerCycle: 8, samplesPerActivity: 8 } });
+  assert.equal(edge.orchestration.trainTimeoutS, 900);
+});
+
+test('a stored config is re-read without the cross-field checks (a run under way never fails on a new check)', () => {
+  const stored = { ...buildConfig('demo'), sampling: { ...buildConfig('demo').sampling, samplesPerActivity: 99 } };
+  assert.equal(parseConfig(stored).sampling.samplesPerActivity, 99);
+  assert.throws(() => parseNewConfig(stored), /sampling\.samplesPerActivity: 99 is more than sampling\.samplesPerCycle \(8\)/);
 });

@@ -4,7 +4,9 @@
 
 stdout carries JSON lines only: {"event":"progress",...} per step, then {"event":"done",...};
 or one {"event":"error","class":...} line and exit code 2. Logs go to stderr. Re-running with
-the same outputDir resumes from the last checkpoint; re-running a finished job reports it again."""
+the same outputDir resumes from the last checkpoint; re-running a finished job reports it again.
+One trainer per outputDir at a time (a second one fails with `output-dir-locked`), and the
+trainer dies with the process that started it."""
 
 import argparse
 import json
@@ -17,6 +19,7 @@ from pathlib import Path
 from archloop.llm.env import force_offline, share_cores_politely
 from archloop.llm.jsonlog import log
 from archloop.llm.lora_events import claim_stdout, emit
+from archloop.llm.lora_guard import die_with_parent, lock_output_dir
 from archloop.llm.lora_job import JobError, LoraJob, fingerprint, read_job
 
 logger = logging.getLogger("archloop.llm.lora")
@@ -65,6 +68,7 @@ def run(job: LoraJob) -> dict:
     rows = read_pairs(Path(job.pairsFile))
     data_hash = sha256_file(Path(job.pairsFile))
     out = Path(job.outputDir)
+    lock_output_dir(out)  # held until exit: nothing below races another trainer
     job_fp = fingerprint(job, data_hash)
     if (manifest := finished_manifest(out, job_fp)) is not None:
         return done_event(out / "adapter", manifest)
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="LoRA fine-tuning (archloop)")
     parser.add_argument("--job", type=Path, required=True, help="JOB.json")
     args = parser.parse_args(argv)
+    die_with_parent()
     force_offline()
     share_cores_politely()
     claim_stdout()

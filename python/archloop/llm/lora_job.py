@@ -11,7 +11,7 @@ class JobError(Exception):
 
     def __init__(self, error_class: str, message: str, **fields):
         super().__init__(message)
-        self.error_class = error_class  # empty-corpus | corrupt-checkpoint | missing-base-model | bad-job
+        self.error_class = error_class  # empty-corpus | corrupt-checkpoint | missing-base-model | bad-job | output-dir-locked
         self.fields = fields
 
     def event(self) -> dict:

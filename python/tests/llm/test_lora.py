@@ -1,11 +1,14 @@
 """The LoRA trainer CLI on a tiny random llama: loss falls, a SIGKILLed run resumes from its
-checkpoint, and each failure has its own class. (Serving the adapter is tested against the
+checkpoint, each failure has its own class, one trainer holds an output dir at a time, and a
+trainer dies with the process that started it. (Serving the adapter is tested against the
 embedded llama.cpp server in test/llm/embedded.test.ts.)"""
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +140,74 @@ def test_corrupt_checkpoint_is_reported(tiny_model, tmp_path):
     (out / "adapter").rmdir()
     error = single_error(*run_job(tmp_path, job))
     assert error["class"] == "corrupt-checkpoint" and "checkpoint-4" in error["checkpoint"]
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie counts: nothing runs any more)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gone(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_one_trainer_per_output_dir(tiny_model, tmp_path):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 40)
+    job = job_for(tmp_path, tiny_model, pairs, batchSize=1, maxSteps=12, checkpointEvery=3)
+    first = start(tmp_path, job)
+    assert json.loads(first.stdout.readline())["event"] == "progress"  # it holds the dir now
+    began = time.monotonic()
+    error = single_error(*run_job(tmp_path, job))
+    assert error["class"] == "output-dir-locked" and f"pid {first.pid}" in error["message"]
+    assert time.monotonic() - began < 30  # fails before loading any model
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    code, events = run_job(tmp_path, job)  # the kernel dropped the dead trainer's lock
+    assert code == 0 and events[-1]["steps"] == 12, (tmp_path / "trainer.log").read_text()[-3000:]
+
+
+def test_trainer_dies_with_its_parent(tiny_model, tmp_path):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 40)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(job_for(tmp_path, tiny_model, pairs, batchSize=1, maxSteps=500)))
+    events = tmp_path / "events.jsonl"
+    # A stand-in for the worker: starts the trainer the way src/llm/trainer.ts does, then is
+    # SIGKILLed. The trainer writes to a file, so no broken pipe can end it: only its parent's death.
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, subprocess, sys\n"
+         f"p = subprocess.Popen([sys.executable, '-m', 'archloop.llm.lora', '--job', {str(job)!r}],"
+         f" env=os.environ | {{'ARCHLOOP_PARENT_PID': str(os.getpid())}}, stdout=open({str(events)!r}, 'w'))\n"
+         "print(p.pid, flush=True)\n"
+         "p.wait()\n"],
+        env=ENV, stdout=subprocess.PIPE, stderr=(tmp_path / "trainer.log").open("a"), text=True)
+    trainer = int(parent.stdout.readline())
+    deadline = time.monotonic() + 120
+    while '"progress"' not in (events.read_text() if events.exists() else ""):  # training, not just starting
+        assert time.monotonic() < deadline and not gone(trainer), (tmp_path / "trainer.log").read_text()[-3000:]
+        time.sleep(0.2)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=30)
+    try:
+        assert wait_gone(trainer, 10), "the trainer outlived the process that started it"
+    finally:
+        if not gone(trainer):
+            os.kill(trainer, signal.SIGKILL)
+
+
+def test_trainer_whose_parent_is_already_gone_exits(tiny_model, tmp_path):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 4)
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job_for(tmp_path, tiny_model, pairs)))
+    proc = subprocess.run([sys.executable, "-m", "archloop.llm.lora", "--job", str(path)],
+                          env=ENV | {"ARCHLOOP_PARENT_PID": "1"}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert not (tmp_path / "out").exists()
