@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent, cached set-up for archloop, called by both README commands (demo and tests):
 #   1. Debian packages (installed when root; otherwise one message naming what is missing)
-#   2. node modules (npm ci, redone only when package-lock.json changes)
+#   2. node modules (npm install from the lock, redone only when package-lock.json changes)
 #   3. the Python environment in .venv (pinned; redone only when python/requirements.txt changes)
 #   4. the Temporal CLI at a pinned version, cached outside the repo
 set -euo pipefail
@@ -32,9 +32,12 @@ fi
 # 2. node modules -----------------------------------------------------------------------
 lock_hash=$(sha256sum package-lock.json | cut -c1-16)
 if [ "$(cat node_modules/.archloop-lock 2>/dev/null)" != "$lock_hash" ]; then
-  say "npm ci"
-  # node-llama-cpp ships prebuilt llama.cpp binaries; never let its postinstall try to download or build one.
-  NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error
+  say "npm install (from package-lock.json)"
+  # Not `npm ci`: node-llama-cpp lists prebuilt binaries for every platform as optional
+  # dependencies, some of which the registry here does not serve (404), so the lock cannot
+  # name them and `npm ci` calls it out of sync. `npm install --no-save` installs the locked
+  # versions and leaves the lock alone. Its postinstall must never download or build llama.cpp.
+  NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-save --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.archloop-lock
 fi
 
