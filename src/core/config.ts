@@ -1,6 +1,6 @@
 /**
  * The run configuration: one zod schema, JSON-serializable, with the paper's numbers as
- * the `paper` preset and a small CPU-friendly `demo` preset. Every number that DESIGN.md
+ * the `paper` preset and a small CPU-friendly `demo` preset. Every number that docs/design.md
  * quotes lives here as a config value, never as a literal in stage code.
  */
 import { z } from 'zod';
@@ -282,7 +282,7 @@ export function configWarnings(input: unknown): string[] {
     : [];
 }
 
-/** The paper's setup (Khalid & Ignatov 2026 and its reference code), see DESIGN.md. */
+/** The paper's setup (Khalid & Ignatov 2026 and its reference code), see docs/design.md. */
 export const paperPreset: RunConfigInput = {
   name: 'paper reproduction',
   preset: 'paper',

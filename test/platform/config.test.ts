@@ -11,7 +11,7 @@ test('both presets are valid configs', () => {
   }
 });
 
-test('the paper preset carries the numbers of DESIGN.md', () => {
+test('the paper preset carries the numbers of docs/design.md', () => {
   const c = buildConfig('paper');
   assert.equal(c.cycles, 22);
   assert.equal(c.sampling.samplesPerCycle, 150);

@@ -1,6 +1,6 @@
 """Static checks on the source (trusted side, no torch): syntax, then the model contract.
 
-The contract (DESIGN.md): module-level `supported_hyperparameters()`, and a class `Net`
+The contract (docs/design.md): module-level `supported_hyperparameters()`, and a class `Net`
 with `__init__(self, in_shape, out_shape, prm, device)`, `forward`, `train_setup`,
 `learn`. Methods may come from other classes defined in the same file (`class Net(Base)`).
 """

@@ -34,7 +34,7 @@ MASK_BYTES = 4096
 
 @dataclass(frozen=True)
 class Interpreter:
-    python: str  # the venv interpreter as invoked, e.g. /work/main/.venv/bin/python
+    python: str  # the venv interpreter as invoked, e.g. <repo>/.venv/bin/python
     executable: str  # the binary it resolves to
     venv: str  # sys.prefix
     stdlib: str  # the base installation's standard library
