@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# LLM benchmarks for a GPU machine: a random-weight model of SmolLM2-135M's shape, sampling
-# tokens/s (8 sequential vs one n=8 request, and n=64) and LoRA steps/s at sequence length 1024
-# (batch 8, bf16 where supported). Needs the repo's Python environment (python/requirements.txt);
+# LoRA benchmark for a GPU machine: a random-weight model of SmolLM2-135M's shape, LoRA
+# steps/s at sequence length 1024 (batch 8, bf16 where supported). Needs the repo's Python environment (python/requirements.txt);
 # no network, no model files. Output: bench/gpu_llm.out.json (commit it with the run's date).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
-"""LLM benchmarks for a GPU machine, on a random-weight model of SmolLM2-135M's shape (no
-weights need to be present): sampling tokens/s through the server's engine (8 sequential
-samples vs one n=8 batch, plus a larger batch) and LoRA steps/s through the trainer CLI.
+"""LoRA benchmark for a GPU machine, on a random-weight model of SmolLM2-135M's shape (no
+weights need to be present): steps/s through the trainer CLI. (Sampling on a GPU worker is
+vLLM's job, or the embedded llama.cpp server's; their speed is theirs, not measured here.)
 
     bash bench/gpu_llm.sh            # on the GPU machine
     python bench/llm_gpu.py --quick  # a small CPU smoke run of the same code"""
@@ -8,7 +8,6 @@ samples vs one n=8 batch, plus a larger batch) and LoRA steps/s through the trai
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -24,29 +23,7 @@ force_offline()
 import torch  # noqa: E402
 
 import llm_lora  # noqa: E402
-from archloop.llm.engine import Engine  # noqa: E402
-from archloop.llm.sampling import Sampling  # noqa: E402
-from archloop.llm.synthetic import SMOLLM2_135M, TINY, random_text, save_synthetic  # noqa: E402
-
-
-def sampling_bench(model_dir: Path, device: str, max_tokens: int, big_n: int) -> dict:
-    engine = Engine(model_dir, "random", None, device)
-    prompt = engine.encode(engine.chat_prompt([{"role": "user", "content": random_text(64, 4096, random.Random(0))}]))
-
-    def sample(n: int, seed: int) -> tuple[int, float]:
-        result = engine.generate("random", [prompt], Sampling(n, 0.7, 0.95, 100, max_tokens, (), seed))
-        return sum(c.completion_tokens for c in result.choices), result.seconds
-
-    sample(1, 0)  # warm-up (kernels, allocator)
-    ttft = sorted(engine.generate("random", [prompt], Sampling(1, 0.7, 0.95, 100, 1, (), s)).seconds
-                  for s in range(5))[2]
-    sequential = [sample(1, s) for s in range(8)]
-    seq_rate = sum(t for t, _ in sequential) / sum(s for _, s in sequential)
-    rates = {n: (lambda t, s: t / s)(*sample(n, 0)) for n in (8, big_n)}
-    return {"device": str(engine.device), "maxTokens": max_tokens, "timeToFirstTokenSeconds": round(ttft, 4),
-            "sequentialTokensPerSecond": round(seq_rate, 1),
-            "batchedTokensPerSecond": {str(n): round(r, 1) for n, r in rates.items()},
-            "ratioN8": round(rates[8] / seq_rate, 2)}
+from archloop.llm.synthetic import SMOLLM2_135M, TINY, save_synthetic  # noqa: E402
 
 
 def lora_bench(model_dir: Path, seq_len: int, batch: int, steps: int, bf16: bool) -> dict:
@@ -78,8 +55,6 @@ def main() -> None:
             "gpu": torch.cuda.get_device_name(0) if cuda else None,
             "torch": torch.__version__,
             "shape": shape,
-            "sampling": sampling_bench(model_dir, "cuda" if cuda else "cpu", 8 if args.quick else 256,
-                                       16 if args.quick else 64),
             "lora": lora_bench(model_dir, 64 if args.quick else 1024, 2 if args.quick else 8,
                                3 if args.quick else 20, cuda and torch.cuda.is_bf16_supported()),
         }

@@ -71,10 +71,13 @@ export function createBookkeepingActivities(deps: { pool: pg.Pool }): Bookkeepin
     async finishCycle(raw) {
       const ref = CycleRef.parse(raw);
       const metrics = await computeStoredCycleMetrics(pool, ref.runId, ref.cycle);
+      // Cycle 0 samples only for a baseline; without one it has no metrics row (a row of
+      // zeros would read as "the base model wrote nothing valid" in the paper's table).
+      const stored = ref.cycle > 0 || metrics.sampled > 0 ? JSON.stringify(metrics) : null;
       await pool.query(
         `UPDATE cycles SET metrics = $3, status = 'finished', finished_at = COALESCE(finished_at, now())
          WHERE run_id = $1 AND cycle = $2`,
-        [ref.runId, ref.cycle, JSON.stringify(metrics)],
+        [ref.runId, ref.cycle, stored],
       );
       log.info('cycle finished', { ...ref, valid: metrics.valid, sampled: metrics.sampled, admitted: metrics.admitted });
       return metrics;

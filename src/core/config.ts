@@ -306,37 +306,42 @@ export const paperPreset: RunConfigInput = {
   },
 };
 
-/** Small enough for 2 CPU cores: Fashion-MNIST, the embedded SmolLM2 model, a few cycles. */
+/**
+ * Small enough for 2 CPU cores: Fashion-MNIST, the embedded Qwen2.5-Coder-1.5B, 2 cycles of 6
+ * programs after a 6-program baseline of the base model. Costs on 2 shared cores (bench/RESULTS.md,
+ * docs/llm.md): sampling ~4–8 tokens/s for the whole batch, a LoRA step at 1024 tokens ~5 min.
+ */
 export const demoPreset: RunConfigInput = {
   name: 'demo',
   preset: 'demo',
-  cycles: 3,
+  cycles: 2,
   dataset: { name: 'fashion-mnist' },
   contract: { maxParams: 2_000_000, maxFlops: 2e8 },
   // One training thread: on a shared 2-core machine two threads measured erratic (bench/RESULTS.md).
   training: { batchSize: 64, timeLimitS: 180, threads: 1, device: 'cpu', maxTrainImages: 12_000 },
-  llm: { model: 'smollm2-135m-instruct' },
-  // One request with n=8: the embedded server batches it into one generate call. On 2 CPU
-  // cores prefill and attention over 8 long prompts dominate: keep prompts and answers short.
-  sampling: { samplesPerCycle: 8, samplesPerActivity: 8, maxNewTokens: 512 },
+  // One request with n=6 decodes the six programs together (the server evaluates the prompt once).
+  llm: { model: 'qwen2.5-coder-1.5b-instruct', requestTimeoutS: 1700 },
+  sampling: { samplesPerCycle: 6, samplesPerActivity: 6, maxNewTokens: 768, repairAttempts: 1, baselineSamples: 6 },
   prompt: { referenceMaxChars: 1500 },
   selection: { minAccuracy: 0.4, fallbackAccuracy: 0.35, fallbackMinCount: 2 },
   lora: {
-    baseModel: 'smollm2-135m-instruct',
+    baseModel: 'qwen2.5-coder-1.5b-instruct',
     r: 8,
     alpha: 16,
     lr: 2e-4,
     epochs: 1,
     bf16: false,
     load4bit: false,
-    // A prompt (~2.2k characters) plus a short LEMUR program fits 2048 tokens.
-    maxSeqLen: 2048,
+    // The design prompt (~600 tokens) plus a short program.
+    maxSeqLen: 1280,
     checkpointEvery: 1,
     maxPairs: 16,
-    // LoRA on 2 CPU cores: ~36 s per step at 1024 tokens (bench/RESULTS.md), so two steps per fine-tune.
-    maxSteps: 2,
+    // One step per cycle; the seed adapter's steps are trained once per machine and cached
+    // (lora.seedCache; `archloop seed-adapter --preset demo` builds it ahead of a run).
+    maxSteps: 1,
+    seedMaxSteps: 4,
   },
-  orchestration: { trainTimeoutS: 900, fineTuneTimeoutS: 3600 },
+  orchestration: { sampleTimeoutS: 1800, trainTimeoutS: 900, fineTuneTimeoutS: 5400 },
 };
 
 export const presets = { paper: paperPreset, demo: demoPreset } as const;

@@ -53,9 +53,9 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
     dataset: { name: 'synthetic', syntheticTrainSize: 512, syntheticTestSize: 256 },
     training: { batchSize: 32, timeLimitS: 120, threads: 1 },
     llm: { baseUrl: llmUrl, model },
-    sampling: { samplesPerCycle: 3, samplesPerActivity: 3, maxNewTokens: 384, repairAttempts: 1 },
+    sampling: { samplesPerCycle: 3, samplesPerActivity: 3, maxNewTokens: 384, repairAttempts: 1, baselineSamples: 2 },
     // One LoRA step per fine-tune: ~40 s on 2 CPU cores for the 135M model at 1024 tokens.
-    lora: { baseModel: model, maxSteps: 1, maxSeqLen: 1024, maxPairs: 4, checkpointEvery: 1 },
+    lora: { baseModel: model, maxSteps: 1, seedMaxSteps: 1, maxSeqLen: 1024, maxPairs: 4, checkpointEvery: 1 },
     orchestration: { maxAttempts: 2 },
   });
   const runId = uniqueRunId('e2e');
@@ -73,9 +73,9 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
   assert.notEqual(outcome.model, model, 'the last cycle published an adapter');
 
   const stored = await loadCycleMetrics(db.pool, runId);
-  assert.deepEqual(stored.map((m) => m.cycle), [1, 2], 'a metrics row per sampling cycle');
+  assert.deepEqual(stored.map((m) => m.cycle), [0, 1, 2], 'a metrics row per sampling cycle (cycle 0: the baseline)');
   for (const metrics of stored) {
-    assert.equal(metrics.sampled, 3);
+    assert.equal(metrics.sampled, metrics.cycle === 0 ? 2 : 3);
     assert.deepEqual(metrics, await computeStoredCycleMetrics(db.pool, runId, metrics.cycle), 'metrics = candidate rows');
   }
   const { rows } = await db.pool.query(

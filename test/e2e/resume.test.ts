@@ -98,7 +98,7 @@ test('kill worker, Temporal and Postgres mid-cycle; services up + a worker finis
     dataset: { name: 'synthetic', syntheticTrainSize: 512, syntheticTestSize: 256 },
     training: { batchSize: 32, timeLimitS: 120, threads: 1 },
     llm: { model: embeddedModelName() },
-    sampling: { samplesPerCycle: 2, samplesPerActivity: 1, maxNewTokens: 256 },
+    sampling: { samplesPerCycle: 2, samplesPerActivity: 1, maxNewTokens: 256, baselineSamples: 0 },
     lora: { enabled: false },
     orchestration: { heartbeatTimeoutS: 10 },
   });

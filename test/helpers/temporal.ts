@@ -66,11 +66,13 @@ export function uniqueRunId(prefix: string): string {
 
 /** A small config for orchestration tests: no seed fine-tune unless asked. */
 export function smallConfig(overrides: Record<string, unknown> = {}): RunConfig {
+  const section = (key: string) => (overrides[key] ?? {}) as Record<string, unknown>;
   return buildConfig('demo', {
     cycles: 2,
-    sampling: { samplesPerCycle: 6, samplesPerActivity: 3 },
-    lora: { seedFineTune: false },
-    orchestration: { heartbeatTimeoutS: 5, maxAttempts: 3 },
     ...overrides,
+    // No baseline unless asked: the demo preset samples one in cycle 0.
+    sampling: { samplesPerCycle: 6, samplesPerActivity: 3, baselineSamples: 0, ...section('sampling') },
+    lora: { seedFineTune: false, ...section('lora') },
+    orchestration: { heartbeatTimeoutS: 5, maxAttempts: 3, ...section('orchestration') },
   });
 }
