@@ -14,6 +14,7 @@ import { buildConfig } from '../../src/core/config';
 import { fingerprint, judgeNovelty, nearestNeighbour } from '../../src/core/novelty';
 import { allNeighbours, openNoveltyIndex } from '../../src/db/novelty';
 import { computeCycleMetrics } from '../../src/core/metrics';
+import { profileOf } from '../../src/corpus/checks';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { fixture } from './oracle';
 
@@ -188,6 +189,12 @@ test('later cycles compare against this run’s admissions, other runs do not', 
 
 test('stored cycle metrics equal metrics recomputed from the candidate rows', async () => {
   const { finishCycle } = createBookkeepingActivities({ pool: db.pool });
+  // Seeds teach only once validated at the run's shape: AlexNet passed there, ResNet failed.
+  await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $3, true), ($2, $3, false)`, [
+    seedIds.alexnet,
+    seedIds.resnet,
+    profileOf(config),
+  ]);
   const returned = await env.run(finishCycle, { runId: 'run-a', cycle: 1 });
   const stored = (await db.pool.query(`SELECT metrics FROM cycles WHERE run_id = 'run-a' AND cycle = 1`)).rows[0].metrics;
   const { rows } = await db.pool.query(
@@ -196,7 +203,7 @@ test('stored cycle metrics equal metrics recomputed from the candidate rows', as
   const recomputed = computeCycleMetrics(
     1,
     rows.map((r) => ({ valid: r.valid === true, accuracy: r.accuracy, failureClass: r.failure_class, admitted: r.admitted })),
-    4, // two seed entries + two admitted in cycle 1
+    3, // the seed that passed at the run's shape + two admitted in cycle 1
   );
   assert.deepEqual(stored, recomputed);
   assert.deepEqual(returned, recomputed);
