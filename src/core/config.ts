@@ -339,7 +339,7 @@ export const demoPreset: RunConfigInput = {
     // One step per cycle; the seed adapter's steps are trained once per machine and cached
     // (lora.seedCache; `archloop seed-adapter --preset demo` builds it ahead of a run).
     maxSteps: 1,
-    seedMaxSteps: 4,
+    seedMaxSteps: 2,
   },
   orchestration: { sampleTimeoutS: 1800, trainTimeoutS: 900, fineTuneTimeoutS: 5400 },
 };
