@@ -128,7 +128,8 @@ test('kill worker, Temporal and Postgres mid-cycle; services up + a worker finis
   }
   const rows = await count(
     again.postgres.url,
-    `SELECT count(*)::int AS n FROM (SELECT cycle, sample_index FROM candidates WHERE run_id = $1 GROUP BY 1, 2 HAVING count(*) = 1) t`,
+    // First attempts (repairs are further rows of the same sample index, attempt 1, 2, …).
+    `SELECT count(*)::int AS n FROM (SELECT cycle, sample_index FROM candidates WHERE run_id = $1 AND attempt = 0 GROUP BY 1, 2 HAVING count(*) = 1) t`,
     [runId],
   );
   assert.equal(rows, 4, 'two cycles × two candidates, each exactly once');

@@ -33,7 +33,7 @@ test('another origin gets no key unless the worker lists it', () => {
   const listed = { ...env, ARCHLOOP_LLM_API_KEY_ORIGINS: 'https://api.example.com, https://evil.example:9000' };
   assert.equal(resolveEndpoint(llm({ baseUrl: 'https://evil.example:9000/v1' }), listed).apiKey, 'sk-openai');
   assert.equal(resolveEndpoint(llm({ baseUrl: 'https://evil.example:9001/v1' }), listed).apiKey, 'EMPTY', 'the port is part of the origin');
-  assert.deepEqual([...trustedKeyOrigins({ ARCHLOOP_LLM_API_KEY_ORIGINS: 'not a url,http://a:1' })], ['http://a:1']);
+  assert.deepEqual([...trustedKeyOrigins({ ARCHLOOP_LLM_URL: 'http://own:2/v1', ARCHLOOP_LLM_API_KEY_ORIGINS: 'not a url,http://a:1' })], ['http://own:2', 'http://a:1']);
 });
 
 test('an old config naming apiKeyEnv is accepted with a warning and cannot read another variable', async () => {
