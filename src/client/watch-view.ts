@@ -50,10 +50,12 @@ export function renderWatch(s: WatchSnapshot): string {
   const lines = [`run ${s.runId}  ${s.workflowStatus}  ${s.uiUrl}`];
   if (s.progress) {
     const p = s.progress;
-    const where = p.currentCycle === null ? 'between cycles' : p.currentCycle === 0 ? 'cycle 0 (seed fine-tune)' : `cycle ${p.currentCycle}`;
+    const where = p.currentCycle === null ? 'between cycles' : p.currentCycle === 0 ? 'cycle 0 (baseline, seed fine-tune)' : `cycle ${p.currentCycle}`;
     lines.push(`${p.status}, ${where} of ${p.totalCycles}, sampling from ${p.model}`);
+    // Between cycles the run may still be busy (the endpoint and seed checks before cycle 0).
+    if (p.currentCycle === null && p.details && p.status === 'running') lines.push(`  now       ${p.details}`);
   }
-  if (s.cycle && s.cycle.cycle > 0) {
+  if (s.cycle && (s.cycle.cycle > 0 || s.cycle.target > 0)) {
     const c = s.cycle;
     lines.push(
       `  stage     ${c.stage}`,

@@ -16,6 +16,8 @@ export interface RunProgress {
   status: RunStatus;
   /** Cycle being worked on (0 = seed fine-tune), null between cycles. */
   currentCycle: number | null;
+  /** What the run does now (the Temporal UI's current details), e.g. the checks before cycle 0. */
+  details?: string;
   totalCycles: number;
   completed: CycleSummary[];
   model: string;

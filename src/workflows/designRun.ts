@@ -11,7 +11,7 @@ import {
   continueAsNew,
   executeChild,
   patched,
-  setCurrentDetails,
+  setCurrentDetails as setUiDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -82,10 +82,17 @@ export async function designRun(input: DesignRunInput): Promise<RunOutcome> {
   setHandler(pauseSignal, () => void (state.paused = true));
   setHandler(resumeSignal, () => void (state.paused = false));
   setHandler(stopAfterCycleSignal, () => void (state.stopRequested = true));
+  // What the run does now, shown in the Temporal UI and by `archloop watch` (e.g. the checks before cycle 0).
+  let details = '';
+  const setCurrentDetails = (text: string) => {
+    details = text;
+    setUiDetails(text);
+  };
   setHandler(
     progressQuery,
     (): RunProgress => ({
       runId,
+      details,
       status: status(),
       currentCycle,
       totalCycles: state.totalCycles,

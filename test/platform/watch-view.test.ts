@@ -42,3 +42,10 @@ test('the view shows the stage bars, the ETA and the table', () => {
   assert.match(view, /ETA 2m20s/);
   assert.match(view, /TABLE$/);
 });
+
+test('before cycle 0 the view says what the run is checking', () => {
+  const before = { ...progress, currentCycle: null, completed: [], details: "checking the seed corpus at the run's shape" };
+  const view = renderWatch({ runId: 'r', workflowStatus: 'RUNNING', progress: before, cycle: null, table: 'TABLE', cycleSeconds: [], uiUrl: 'http://ui' });
+  assert.match(view, /between cycles of 4/);
+  assert.match(view, /now {7}checking the seed corpus at the run's shape/);
+});
