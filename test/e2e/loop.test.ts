@@ -79,18 +79,19 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
     assert.deepEqual(metrics, await computeStoredCycleMetrics(db.pool, runId, metrics.cycle), 'metrics = candidate rows');
   }
   const { rows } = await db.pool.query(
-    `SELECT attempt, parent_id, status, failure_class, completion IS NOT NULL AS has_completion, prompt_hash IS NOT NULL AS has_prompt
+    `SELECT cycle, attempt, parent_id, status, failure_class, completion IS NOT NULL AS has_completion, prompt_hash IS NOT NULL AS has_prompt
        FROM candidates WHERE run_id = $1`,
     [runId],
   );
-  assert.equal(rows.filter((row) => row.attempt === 0).length, 6);
+  assert.equal(rows.filter((row) => row.attempt === 0).length, 2 + 6, 'the baseline of 2, then 2 cycles × 3');
+  assert.ok(rows.every((row) => row.cycle > 0 || row.attempt === 0), 'the baseline is first attempts only');
   for (const row of rows) {
     assert.ok(row.has_completion && row.has_prompt, 'raw completion and prompt stored');
     assert.notEqual(row.status, 'sampled', 'no candidate was left unjudged');
     assert.equal(row.parent_id === null, row.attempt === 0, 'each repair names the attempt it repairs');
   }
   // A 135M model rarely writes a valid program: its failures that a repair may fix got one.
-  const repairable = rows.filter((row) => row.attempt === 0 && ['syntax', 'contract', 'import', 'instantiate', 'forward', 'no-code', 'truncated'].includes(row.failure_class));
+  const repairable = rows.filter((row) => row.cycle > 0 && row.attempt === 0 && ['syntax', 'contract', 'import', 'instantiate', 'forward', 'no-code', 'truncated'].includes(row.failure_class));
   assert.ok(rows.filter((row) => row.attempt === 1).length >= repairable.length);
   const checks = await db.pool.query(`SELECT count(*)::int AS n FROM corpus_checks`);
   assert.ok(checks.rows[0].n > 0, 'the seed corpus was checked at the run\'s shape before cycle 0');
