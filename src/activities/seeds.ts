@@ -1,14 +1,17 @@
 /**
  * checkSeedCorpus (control queue, once per run before cycle 0): validates the seed entries
  * not yet checked at the run's input shape and budget, so that only seeds that pass teach
- * (fine-tune pairs, prompt references). A run whose corpus has no valid entry refuses to
- * start, saying how to import more. Heartbeats its progress; a retry resumes where it was.
+ * (fine-tune pairs, prompt references). A run whose corpus has no valid entry, or none
+ * short enough for lora.maxSeqLen, refuses to start, saying how to fix it. Heartbeats its progress; a retry resumes where it was.
  */
 import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { z } from 'zod';
 import { checkSeeds } from '../corpus/check-seeds';
-import { describeSummary } from '../corpus/checks';
+import { describeSummary, profileOf } from '../corpus/checks';
+import { corpusAsOf } from '../corpus/store';
+import { buildPairSet } from '../llm/finetune-pairs';
+import { loadPromptTemplate } from '../llm/prompt-files';
 import { loadRunConfig } from '../db/runs';
 import { RunId } from '../core/stages';
 import { runSandbox } from '../sandbox/runner';
@@ -34,6 +37,17 @@ export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runS
             'import more with `archloop corpus import-lemur --limit N` (or raise contract.maxParams / maxFlops), then start the run again',
           'EmptySeedCorpus',
         );
+      }
+      if (config.lora.enabled && config.lora.seedFineTune) {
+        // The seed fine-tune would fail hours later on an empty pair set: say so now.
+        const set = buildPairSet(await corpusAsOf(pool, runId, 0, profileOf(config)), config, loadPromptTemplate(config.prompt.template));
+        if (set.pairs.length === 0) {
+          throw ApplicationFailure.nonRetryable(
+            `none of the ${summary.kept} seed entries valid at this run's shape fits lora.maxSeqLen (${config.lora.maxSeqLen} tokens, prompt included; ` +
+              `${set.skippedTooLong} too long): raise lora.maxSeqLen or import shorter programs (\`archloop corpus import-lemur --max-chars N\`), then start the run again`,
+            'SeedPairsTooLong',
+          );
+        }
       }
       return { kept: summary.kept, checked: summary.checked, rejected: summary.rejected };
     },

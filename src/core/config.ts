@@ -332,8 +332,10 @@ export const demoPreset: RunConfigInput = {
     epochs: 1,
     bf16: false,
     load4bit: false,
-    // The design prompt (~600 tokens) plus a short program.
-    maxSeqLen: 1280,
+    // The design prompt (~2.5k characters) plus a seed program of up to 3.5k (scripts/demo.sh
+    // imports no longer ones), at a conservative 3 characters a token. Steps cost by the
+    // pair's real length, not by this cap.
+    maxSeqLen: 2048,
     checkpointEvery: 1,
     maxPairs: 16,
     // One step per cycle; the seed adapter's steps are trained once per machine and cached
