@@ -3,12 +3,13 @@
 validate gets the training images only (it forwards one batch); train gets the training
 split and the test images in a secret order drawn for this job alone. The order lives in
 this process's memory and nowhere else: the permuted images go into an anonymous memfd
-that bwrap copies into the sandbox, and scoring undoes the order here. A program that
+handed to the candidate's process (read-only: sealed), and scoring undoes the order here. A program that
 knows (or has memorised) the test labels in their published order therefore scores at
 chance, and the test labels themselves never enter the sandbox.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -43,20 +44,30 @@ def secret_order(count: int) -> np.ndarray:
     return np.random.default_rng(secrets.randbits(128)).permutation(count)
 
 
+SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
 def npy_memfd(array: np.ndarray, name: str) -> int:
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    """An anonymous file with the array, sealed: whoever gets the descriptor can only read it."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     with os.fdopen(os.dup(fd), "wb") as handle:
         np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
 
+def binds(kind: str, data_dir: Path) -> dict[str, str]:
+    """The dataset files bound into every sandbox of this kind (not the test images)."""
+    return {name: str(data_dir / name) for name in (VALIDATE_FILES if kind == "validate" else TRAIN_FILES)}
+
+
 def prepare(kind: str, data_dir: Path) -> JobData:
     if kind == "validate":
-        return JobData(binds={name: str(data_dir / name) for name in VALIDATE_FILES})
+        return JobData(binds=binds(kind, data_dir))
     test_x = np.load(data_dir / TEST_IMAGES, mmap_mode="r")
     order = secret_order(len(test_x))
-    data = JobData(binds={name: str(data_dir / name) for name in TRAIN_FILES}, order=order)
+    data = JobData(binds=binds(kind, data_dir), order=order)
     data.memfds[TEST_IMAGES] = npy_memfd(test_x[order], "archloop-test-images")
     return data
 
