@@ -1,4 +1,4 @@
-"""Graph IR of a model: torch.fx symbolic trace with ShapeProp shapes, else torch.jit.trace.
+"""Graph IR of a model: torch.fx symbolic trace with propagated shapes, else torch.jit.trace.
 
 The IR carries no names from the source (variable, attribute or class names of user
 modules are dropped) so that the structural hash depends on structure only. Op names
@@ -9,11 +9,11 @@ from __future__ import annotations
 import operator
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 import torch.fx
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from . import flops as flop_count
 from .protocol import GraphIR, GraphNode
@@ -69,9 +69,36 @@ def module_attrs(module: torch.nn.Module) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if not callable(v)}
 
 
+@dataclass(frozen=True)
+class TensorMeta:
+    shape: list[int]
+    dtype: str
+
+
+SHAPE = "archloop_shape"  # node.meta key: a TensorMeta, TUPLE for a tuple holding tensors, absent otherwise
+TUPLE = "tuple"
+
+
+class Shapes(torch.fx.Interpreter):
+    """Runs the traced graph on the example and records each node's output shape, as
+    torch.fx's ShapeProp does, without what ShapeProp imports on first use (sympy, the
+    fake-tensor machinery: ~1 s of CPU in every fresh interpreter)."""
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta[SHAPE] = TensorMeta(list(result.shape), str(result.dtype).replace("torch.", ""))
+        else:
+            found: list[torch.Tensor] = []
+            torch.fx.node.map_aggregate(result, lambda v: found.append(v) if isinstance(v, torch.Tensor) else None)
+            if found:
+                n.meta[SHAPE] = TUPLE
+        return result
+
+
 def _meta_shape(meta: Any) -> tuple[list[int] | None, str | None]:
-    if isinstance(meta, TensorMetadata):
-        return list(meta.shape), str(meta.dtype).replace("torch.", "")
+    if isinstance(meta, TensorMeta):
+        return list(meta.shape), meta.dtype
     return None, None
 
 
@@ -103,8 +130,8 @@ def _constants(node: torch.fx.Node) -> dict[str, Any]:
 
 def _fx_flops(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int:
     def shape(arg: Any) -> list[int] | None:
-        meta = arg.meta.get("tensor_meta") if isinstance(arg, torch.fx.Node) else None
-        return list(meta.shape) if isinstance(meta, TensorMetadata) else None
+        meta = arg.meta.get(SHAPE) if isinstance(arg, torch.fx.Node) else None
+        return list(meta.shape) if isinstance(meta, TensorMeta) else None
 
     module = gm.get_submodule(node.target) if node.op == "call_module" else None
     function = node.target if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
@@ -115,7 +142,7 @@ def _fx_flops(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int:
 def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Optional[int]]:
     """The IR and the forward FLOPs of the whole batch (None when an op's count is unknown)."""
     gm = torch.fx.symbolic_trace(model)
-    ShapeProp(gm).propagate(example)
+    Shapes(gm).run(example)
     index: dict[torch.fx.Node, int] = {}  # tensor-valued nodes -> position in the IR
     forward: dict[torch.fx.Node, int] = {}  # identity ops forward to their input
     nodes: list[GraphNode] = []
@@ -131,7 +158,7 @@ def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Op
         if node.op == "output":
             output = refs(node)
             continue
-        meta = node.meta.get("tensor_meta")
+        meta = node.meta.get(SHAPE)
         if node.op == "placeholder":
             shape, dtype = _meta_shape(meta)
             index[node] = len(nodes)
@@ -147,9 +174,9 @@ def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Op
         if op in IDENTITY_OPS and len(inputs) == 1:
             forward[node] = inputs[0]
             continue
-        if isinstance(meta, TensorMetadata):
+        if isinstance(meta, TensorMeta):
             shape, dtype = _meta_shape(meta)
-        elif isinstance(meta, (tuple, list)):  # tuple-valued op (e.g. attention): no single shape
+        elif meta == TUPLE:  # tuple-valued op (e.g. attention): no single shape
             shape, dtype = None, None
         else:
             continue  # non-tensor value (x.size(0), shape arithmetic): not structure

@@ -168,7 +168,7 @@ class Zygote:
             env=zygote_env(), gpu=plan.gpu, extra_ro_binds=plan.extra_ro_binds,
             capabilities=ROOT_CAPABILITIES if ident.drop_privileges else USER_CAPABILITIES)
         command = [os.path.normpath(sys.executable), "-s", "-B", "-m", "archloop.runner.zygote", "--control-fd",
-                   str(control_fd), "--seccomp-fd", str(strict_fd), "--kind", plan.kind]
+                   str(control_fd), "--seccomp-fd", str(strict_fd), "--events-fd", "3", "--kind", plan.kind]
         if ident.drop_privileges:
             command += ["--uid", str(ident.uid), "--gid", str(ident.gid)]
         for path in sandbox_layout.kept_under_tmp(sandbox_layout.bwrap_args(view, [])):

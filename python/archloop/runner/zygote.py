@@ -25,8 +25,10 @@ job runs in a zygote at a time.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import runpy
 import select
 import signal
 import socket
@@ -45,11 +47,12 @@ REAP_WAIT_S = 30.0
 
 class Config:
     def __init__(self, args: argparse.Namespace, program: bytes):
-        self.control_fd: int = args.control_fd
+        self.control_fd: Optional[int] = args.control_fd
         self.uid: Optional[int] = args.uid
         self.gid: Optional[int] = args.gid
         self.keep: list[str] = args.keep
         self.kind: str = args.kind
+        self.probe: Optional[str] = args.probe
         self.program = program
 
 
@@ -117,6 +120,10 @@ def _candidate(job: dict, fds: list[int], config: Config) -> NoReturn:
     os.chdir("/job")
     nest.load_seccomp(config.program)
     inner.apply_limits(job["limits"])
+    if config.probe is not None:  # the containment test's probe, confined exactly as a candidate
+        runpy.run_path(config.probe, run_name="__main__")
+        sys.stdout.flush()
+        os._exit(0)
     events = inner.Events(EVENTS_FD)
     events.progress("start")
     inner.use_threads(int(job["threads"]))
@@ -151,7 +158,8 @@ def _init(job: dict, fds: list[int], config: Config) -> NoReturn:
 
 def _monitor(job: dict, fds: list[int], config: Config) -> NoReturn:
     nest.die_with_parent()
-    os.close(config.control_fd)
+    if config.control_fd is not None:
+        os.close(config.control_fd)
     nest.unshare_namespaces()
     init = os.fork()  # the first child in the new PID namespace is its PID 1
     if init == 0:
@@ -223,24 +231,48 @@ def run_job(control: socket.socket, job: dict, fds: list[int], config: Config) -
     return connected and clean
 
 
+def probe(config: Config, job: dict) -> int:
+    """One job on the zygote's own stdio, running config.probe instead of a request
+    (python/tests/runner/test_containment.py: the walls of the exact nested sandbox, probed
+    with an interpreter that has no torch)."""
+    settings = {"limits": "", "threads": 1, "jobBytes": 16 << 20, "tmpBytes": 8 << 20, "shmBytes": 8 << 20, **job}
+    fds = [os.dup(0), os.dup(1), os.dup(2), os.dup(2)]
+    sys.stdout.flush()
+    monitor = os.fork()
+    if monitor == 0:
+        _guarded(_monitor, settings, fds, config)
+    for fd in fds:
+        os.close(fd)
+    _, status = os.waitpid(monitor, 0)
+    _reap_all(REAP_WAIT_S)
+    return _exit_code(status)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="archloop.runner.zygote")
-    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--control-fd", type=int)
     parser.add_argument("--seccomp-fd", type=int, required=True, help="the filter each candidate loads")
-    parser.add_argument("--events-fd", type=int, default=EVENTS_FD, help="where each candidate finds its event channel")
+    parser.add_argument("--events-fd", type=int, choices=[EVENTS_FD], default=EVENTS_FD,
+                        help="where each candidate finds its event channel (always 3)")
     parser.add_argument("--kind", choices=["validate", "train"], required=True)
     parser.add_argument("--uid", type=int, help="root workers: the slot's uid each candidate runs as")
     parser.add_argument("--gid", type=int)
     parser.add_argument("--keep", action="append", default=[], help="a read-only bind under /tmp to keep visible")
+    parser.add_argument("--probe", help="tests: run this file once as the candidate, torch-free, then exit")
+    parser.add_argument("--probe-job", default="{}", help="tests: the probe's job settings (JSON)")
     args = parser.parse_args(argv)
+    if (args.control_fd is None) == (args.probe is None):
+        parser.error("give either --control-fd (serve jobs) or --probe (run one)")
     started = time.perf_counter()
     lifeline.die_with_parent(None)
     nest.set_dumpable(False)  # nothing of the same uid may read or write this process's memory
     lifeline.become_subreaper()  # a killed monitor's init re-parents here, to be reaped
     with os.fdopen(args.seccomp_fd, "rb") as handle:
         program = handle.read()
-    control = socket.socket(fileno=args.control_fd)
     config = Config(args, program)
+    if args.probe is not None:
+        return probe(config, json.loads(args.probe_job))
+    control = socket.socket(fileno=args.control_fd)
 
     import torch
 
@@ -249,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     _no_helper_threads()
     warm_up(args.kind)
+    gc.collect()
+    gc.freeze()  # what the zygote holds stays out of the children's collections: fewer copied pages
     _send(control, {"event": "ready", "startupS": round(time.perf_counter() - started, 4), "threads": thread_count(),
                     "torchVersion": torch.__version__})
     while True:
