@@ -16,7 +16,8 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { PYTHON_SRC, pythonBin, stateDir } from '../env';
-import { ProgressEvent, type SandboxKind, type SandboxOutcome, type SandboxRequest } from '../core/sandbox';
+import type { RunConfig } from '../core/config';
+import { ProgressEvent, type SandboxKind, type SandboxOutcome, type SandboxRequest, type SandboxSettings } from '../core/sandbox';
 import { SandboxInfraError } from './errors';
 import { interpretRun } from './interpret';
 import { LineSplitter } from './lines';
@@ -48,11 +49,14 @@ export interface RunOptions {
   timeoutS?: number;
 }
 
-/** How many zygotes a plan (kind + dataset + GPUs) may have, and whether they stay booted. */
+/**
+ * How many jobs of a plan (kind + GPUs) run at once, and whether zygotes stay booted. Root
+ * workers run them all in one zygote (each on its own slot uid); others one zygote per job.
+ */
 export const PoolSizing = z.strictObject({
-  validateZygotes: z.number().int().positive(),
-  trainZygotes: z.number().int().positive(),
-  /** Keep the zygotes booted while idle (a worker), or boot only for waiting jobs (the CLI). */
+  validateJobs: z.number().int().positive(),
+  trainJobs: z.number().int().positive(),
+  /** Keep the zygotes booted while idle (a worker), or boot only for jobs (the CLI). */
   stock: z.boolean(),
   /** Zygotes importing torch at once. */
   maxBooting: z.number().int().positive(),
@@ -69,7 +73,7 @@ export interface SizingInput {
   stock: boolean;
   /** Cores to leave to what runs beside the pool (the LLM server, training): 1 for a worker, 0 for the CLI. */
   reservedCores: number;
-  /** Memory the zygotes may take (MiB); each holds ~ZYGOTE_MB. */
+  /** Memory the zygotes may take (MiB); each holds ~ZYGOTE_MB (without root, one zygote per job). */
   memoryMb: number;
 }
 
@@ -77,16 +81,16 @@ export interface SizingInput {
 export const ZYGOTE_MB = 600;
 
 /**
- * Pool sizing (pure). Validation is CPU-bound and a zygote runs one candidate at a time, so
- * more validate zygotes than free cores only cost memory: min(concurrency, cores − reserved),
- * at least 1, within the memory budget. Training is bounded by the gpu queue's concurrency.
+ * Pool sizing (pure). Validation is CPU-bound, so more candidates at once than free cores
+ * only queue on the CPU: min(concurrency, cores − reserved), at least 1, within the memory
+ * budget. Training is bounded by the gpu queue's concurrency.
  */
 export function poolSizing(input: SizingInput): PoolSizing {
   const free = Math.max(1, input.cores - input.reservedCores);
   const byMemory = Math.max(1, Math.floor(input.memoryMb / ZYGOTE_MB));
-  const validateZygotes = Math.max(1, Math.min(input.validateConcurrency, free, byMemory));
-  const trainZygotes = Math.max(1, Math.min(input.trainConcurrency, byMemory));
-  return PoolSizing.parse({ validateZygotes, trainZygotes, stock: input.stock, maxBooting: Math.min(free, 2) });
+  const validateJobs = Math.max(1, Math.min(input.validateConcurrency, free, byMemory));
+  const trainJobs = Math.max(1, Math.min(input.trainConcurrency, byMemory));
+  return PoolSizing.parse({ validateJobs, trainJobs, stock: input.stock, maxBooting: Math.min(free, 2) });
 }
 
 /** The machine's cores and a quarter of its memory, for poolSizing. */
@@ -94,21 +98,21 @@ export function machine(): { cores: number; memoryMb: number } {
   return { cores: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20 / 4) };
 }
 
-const ZYGOTES_ENV = /^validate=(\d+),train=(\d+)$/;
+const JOBS_ENV = /^validate=(\d+),train=(\d+)$/;
 
-/** ARCHLOOP_SANDBOX_ZYGOTES=validate=N,train=M overrides the zygote counts (ops and benchmarks). */
+/** ARCHLOOP_SANDBOX_JOBS=validate=N,train=M overrides the job counts (ops and benchmarks). */
 export function sizingFromEnv(sizing: PoolSizing, env: NodeJS.ProcessEnv = process.env): PoolSizing {
-  const raw = env.ARCHLOOP_SANDBOX_ZYGOTES;
+  const raw = env.ARCHLOOP_SANDBOX_JOBS;
   if (!raw) return sizing;
-  const match = ZYGOTES_ENV.exec(raw);
-  if (!match) throw new Error(`ARCHLOOP_SANDBOX_ZYGOTES must look like validate=2,train=1, got "${raw}"`);
-  return PoolSizing.parse({ ...sizing, validateZygotes: Number(match[1]), trainZygotes: Number(match[2]) });
+  const match = JOBS_ENV.exec(raw);
+  if (!match) throw new Error(`ARCHLOOP_SANDBOX_JOBS must look like validate=2,train=1, got "${raw}"`);
+  return PoolSizing.parse({ ...sizing, validateJobs: Number(match[1]), trainJobs: Number(match[2]) });
 }
 
 function sizingArgs(sizing: PoolSizing): string[] {
   return [
-    '--validate-zygotes', String(sizing.validateZygotes),
-    '--train-zygotes', String(sizing.trainZygotes),
+    '--validate-jobs', String(sizing.validateJobs),
+    '--train-jobs', String(sizing.trainJobs),
     '--max-booting', String(sizing.maxBooting),
     '--idle-s', String(sizing.idleS),
     ...(sizing.stock ? ['--stock'] : []),
@@ -191,10 +195,14 @@ export class SandboxPool {
     });
   }
 
-  /** Lets the pool boot this request's zygotes ahead of its jobs (when it keeps stock). */
-  prewarm(request: SandboxRequest): void {
+  /**
+   * Jobs of this kind are coming: the pool boots a zygote for them now (a worker's pool
+   * then keeps its stock). Zygotes hold no dataset, so only the kind, the sandbox settings
+   * and (train) the device choose one.
+   */
+  prewarm(kind: SandboxKind, sandbox: SandboxSettings, device: RunConfig['training']['device'] = 'auto'): void {
     try {
-      this.server().stdin.write(`${JSON.stringify({ op: 'prewarm', request })}\n`);
+      this.server().stdin.write(`${JSON.stringify({ op: 'prewarm', kind, sandbox, device })}\n`);
     } catch {
       /* a hint: the first job reports what is wrong */
     }

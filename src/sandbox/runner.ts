@@ -6,7 +6,7 @@
  * machine (configureSandboxPool); otherwise it boots zygotes only for waiting jobs.
  */
 import { machine, poolSizing, SandboxPool, sizingFromEnv, type PoolSizing, type RunOptions as PoolRunOptions } from './pool';
-import type { SandboxOutcome, SandboxRequest } from '../core/sandbox';
+import type { SandboxOutcome, SandboxRequest, SandboxSettings } from '../core/sandbox';
 
 export { runnerEnv } from './pool';
 
@@ -41,10 +41,21 @@ export function workerSizing(concurrency: { validate: number; train: number }): 
 
 /**
  * Sizes this process's pool (before its first job): a worker passes its concurrency and
- * keeps stock; the CLI passes its file count. ARCHLOOP_SANDBOX_ZYGOTES overrides the counts.
+ * keeps stock; the CLI passes its file count. ARCHLOOP_SANDBOX_JOBS overrides the counts.
  */
 export function configureSandboxPool(sizing: PoolSizing): void {
   configured = sizingFromEnv(sizing);
+}
+
+/**
+ * A worker's pool, sized from what it runs at once, with zygotes booted at start for the
+ * queues it serves (they hold no dataset, so no run config is needed).
+ */
+export function startWorkerPool(concurrency: { validate: number; train: number }, settings: SandboxSettings): void {
+  configureSandboxPool(workerSizing(concurrency));
+  if (settings.mode === 'none') return;
+  if (concurrency.validate > 0) sandboxPool().prewarm('validate', settings);
+  if (concurrency.train > 0) sandboxPool().prewarm('train', settings);
 }
 
 /** The pool for these options (one per interpreter and environment). */

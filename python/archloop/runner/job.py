@@ -24,14 +24,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import RUNNER_VERSION, contract, lifeline, untrusted, verify, warm
-from . import zygote as zygote_main
 from .datasets import cache, registry
 from .failures import CandidateFailure, FailureClass
 from .protocol import (DatasetInfo, DatasetSpec, Failure, InnerRequest, InnerResult, JobRequest, Logs, SandboxInfo,
-                       TrainOutcome, ValidateOutcome)
+                       SandboxSection, TrainOutcome, ValidateOutcome)
 from .sandbox import gpu as gpus
 from .sandbox import jobdata, supervise
 from .sandbox import layout as sandbox_layout
+from .sandbox.identity import Identity, SandboxUnavailable, Slot, SlotsBusy, acquire_slot, identity_for
 from .structural_hash import structural_hash
 
 MAX_GRAPH_NODES = 50_000
@@ -104,6 +104,46 @@ class ProgressThrottle:
         self.stage, self.last = stage, now
         self.sent += 1
         return True
+
+
+def gpu_view(kind: str, device: str, env: dict[str, str]) -> tuple[Optional[sandbox_layout.GpuView], list[str]]:
+    """The allotted GPUs (CUDA_VISIBLE_DEVICES) for a train job that may use CUDA, and warnings."""
+    if kind != "train" or device == "cpu":
+        return None, []
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    allotment = gpus.allot(visible, gpus.installed())
+    nodes = gpus.device_nodes(allotment)
+    if not any(node[len("/dev/nvidia"):].isdigit() for node in nodes):
+        return None, []
+    binds, links = gpus.sys_paths(allotment)
+    variables = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    if visible is not None:
+        variables["CUDA_VISIBLE_DEVICES"] = visible
+    view = sandbox_layout.GpuView(nodes=tuple(nodes), sys_binds=tuple(binds), sys_links=tuple(sorted(links.items())),
+                                  env=tuple(sorted(variables.items())))
+    return view, list(allotment.warnings)
+
+
+def plan_for(kind: str, box: SandboxSection, gpu: Optional[sandbox_layout.GpuView]) -> warm.Plan:
+    """The zygote plan of a job (what fixes its zygote's sandbox; no dataset)."""
+    return warm.Plan(kind=kind, gpu=gpu, extra_ro_binds=tuple(box.extra_ro_binds))
+
+
+def job_identity(box: SandboxSection) -> tuple[Optional[Slot], Optional[Identity]]:
+    """Root workers: a slot of its own for this job (its uid), held until the job ends."""
+    if os.geteuid() != 0:
+        return None, None
+    try:
+        slot = acquire_slot(box.slots, box.slot_wait_s)
+    except SlotsBusy as error:
+        raise InfrastructureError(str(error), retryable=True) from error
+    except OSError as error:
+        raise InfrastructureError(str(error)) from error
+    try:
+        return slot, identity_for(box.user, slot)
+    except SandboxUnavailable as error:
+        slot.release()
+        raise InfrastructureError(str(error)) from error
 
 
 def _signal_name(returncode: Optional[int]) -> Optional[str]:
@@ -180,7 +220,7 @@ class Job:
                 "(install the bubblewrap package, or pass --unsafe-no-sandbox on a throwaway machine)"
             )
         self.started = time.perf_counter()
-        self.active: Optional[warm.Zygote] = None
+        self.active = None  # the running job's channel to its zygote (kill() stops it)
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = [UNSAFE_WARNING] if self.mode == "none" else []
 
@@ -248,7 +288,7 @@ class Job:
         try:
             data_dir = registry.prepare(self.request.dataset)
             spec = cache.read_spec(data_dir)
-            data = jobdata.prepare(self.request.kind, data_dir)
+            data = jobdata.prepare(self.request.kind, data_dir, self.request.contract.validate_batch_size)
         except Exception as error:
             raise InfrastructureError(f"dataset {self.request.dataset.name}: {error}") from error
         self.timings["datasetS"] = round(time.perf_counter() - prepared, 4)
@@ -258,38 +298,6 @@ class Job:
             return self._sandboxed(spec, data_dir, data, pool, cancel)
         finally:
             data.close()
-
-    def _gpu_view(self) -> Optional[sandbox_layout.GpuView]:
-        """The allotted GPUs (CUDA_VISIBLE_DEVICES), for a train job that may use CUDA."""
-        training = self.request.training
-        if self.request.kind != "train" or training.device == "cpu":
-            return None
-        visible = self.env.get("CUDA_VISIBLE_DEVICES")
-        allotment = gpus.allot(visible, gpus.installed())
-        nodes = gpus.device_nodes(allotment)
-        if not any(node[len("/dev/nvidia"):].isdigit() for node in nodes):
-            return None
-        self.warnings += list(allotment.warnings)
-        binds, links = gpus.sys_paths(allotment)
-        env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-        if visible is not None:
-            env["CUDA_VISIBLE_DEVICES"] = visible
-        return sandbox_layout.GpuView(nodes=tuple(nodes), sys_binds=tuple(binds), sys_links=tuple(sorted(links.items())),
-                                      env=tuple(sorted(env.items())))
-
-    def _plan(self, binds: dict[str, str], gpu_view: Optional[sandbox_layout.GpuView]) -> warm.Plan:
-        box = self.request.sandbox
-        return warm.Plan(kind=self.request.kind, data_binds=tuple(sorted(binds.items())), gpu=gpu_view,
-                         extra_ro_binds=tuple(box.extra_ro_binds), user=box.user, slots=box.slots,
-                         slot_wait_s=box.slot_wait_s)
-
-    def plan_only(self) -> warm.Plan:
-        """The zygote plan this job would use (for a pool to boot ahead), without running it."""
-        try:
-            data_dir = registry.prepare(self.request.dataset)
-        except Exception as error:
-            raise InfrastructureError(f"dataset {self.request.dataset.name}: {error}") from error
-        return self._plan(jobdata.binds(self.request.kind, data_dir), self._gpu_view())
 
     def kill(self) -> None:
         """Stops the candidate now (its job then ends as killed); a no-op before it started."""
@@ -305,35 +313,45 @@ class Job:
     def _sandboxed(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData, pool: Optional[warm.Pool],
                    cancel: Optional[threading.Event]):
         request = self.request
-        gpu_view = self._gpu_view()
-        limits = limits_for(request, gpu_view is not None)
+        gpu, warnings = gpu_view(request.kind, request.training.device, self.env)
+        self.warnings += warnings
+        limits = limits_for(request, gpu is not None)
         wall = wall_limit(request)
-        plan = self._plan(data.binds, gpu_view)
+        plan = plan_for(request.kind, request.sandbox, gpu)
         waiting = time.perf_counter()
         try:
             zygote = pool.acquire(plan, cancel) if pool is not None else _booted(plan)
         except warm.ZygoteError as error:
             raise InfrastructureError(str(error), retryable=error.retryable) from error
+        try:
+            slot, identity = job_identity(request.sandbox)
+        except InfrastructureError:
+            pool.release(zygote) if pool is not None else zygote.close()
+            raise
         self.timings["sandboxWaitS"] = round(time.perf_counter() - waiting, 4)
         if zygote.startup_s is not None:
             self.timings["zygoteStartupS"] = round(zygote.startup_s, 4)
-        served_before = zygote.jobs
         ours, theirs = supervise.pipes()
-        extra = tuple(os.dup(fd) for fd in data.memfds.values())  # the zygote closes what it is given
         inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=sandbox_layout.DATA_DIR,
                                      contract=request.contract, training=request.training, audit_hook=request.sandbox.audit_hook,
-                                     job_dir=sandbox_layout.JOB_DIR,
-                                     test_images=f"/proc/self/fd/{zygote_main.TEST_IMAGES_FD}" if extra else None)
+                                     job_dir=sandbox_layout.JOB_DIR)
         handed = time.perf_counter()
-        self.active = zygote
+
+        handed_to = {}
+
+        def started(channel) -> None:
+            self.active = handed_to["channel"] = channel
+
         try:
             outcome, seen_start = self._supervise(lambda on_line: zygote.run(
-                self._settings(limits), ours, theirs, extra, inner_request.to_json().encode(), wall,
-                request.sandbox.log_tail_bytes, request.sandbox.output_limit_bytes, on_line), handed)
+                self._settings(limits), identity, ours, theirs, data.descriptors(), inner_request.to_json().encode(), wall,
+                request.sandbox.log_tail_bytes, request.sandbox.output_limit_bytes, on_line, started), handed)
         except warm.ZygoteError as error:
             raise InfrastructureError(str(error), retryable=error.retryable) from error
         finally:
             self.active = None
+            if slot is not None:
+                slot.release()
             if pool is not None:
                 pool.release(zygote, time.perf_counter() - handed)
             else:
@@ -343,17 +361,18 @@ class Job:
                 raise InfrastructureError(f"the zygote died during the job: {zygote.stderr_tail()}", retryable=True)
             raise InfrastructureError(f"the sandbox did not start (exit {outcome.returncode}): "
                                       f"{outcome.stderr.text()[-2000:]} {zygote.stderr_tail()}")
-        identity = zygote.identity
-        info = self._info(limits, wall, outcome, identity.uid, identity.slot, gpu_view, seccomp_on=True)
-        info.zygote_jobs = served_before
+        uid = identity.uid if identity else os.getuid()
+        info = self._info(limits, wall, outcome, uid, identity.slot if identity else None, gpu, seccomp_on=True)
+        info.zygote_jobs = handed_to["channel"].number - 1 if "channel" in handed_to else None
         return self._result(spec, data_dir, data, outcome, info, wall)
 
     def _unsafe(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData):
         """No bubblewrap (ARCHLOOP_SANDBOX=none + ARCHLOOP_ALLOW_UNSAFE=1): a process of our
         own with rlimits and the wall clock; every descendant is swept when it ends."""
         request = self.request
-        gpu_view = self._gpu_view()
-        limits = limits_for(request, gpu_view is not None)
+        gpu, warnings = gpu_view(request.kind, request.training.device, self.env)
+        self.warnings += warnings
+        limits = limits_for(request, gpu is not None)
         wall = wall_limit(request)
         host_job = tempfile.mkdtemp(prefix="archloop-job-")
         try:
@@ -364,7 +383,7 @@ class Job:
                          str(theirs.events), "--limits", ",".join(f"{k}={v}" for k, v in limits.items()),
                          "--threads", str(request.training.threads)]
             env = _python_env(request.training.threads, host_job, str(Path(__file__).resolve().parent.parent.parent))
-            env.update(dict(gpu_view.env) if gpu_view else {})
+            env.update(dict(gpu.env) if gpu else {})
             lifeline.become_subreaper()
             inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=inner_data_dir,
                                          contract=request.contract, training=request.training,
@@ -379,7 +398,7 @@ class Job:
                 spawned.close()
         finally:
             shutil.rmtree(host_job, ignore_errors=True)
-        info = self._info(limits, wall, outcome, os.getuid(), None, gpu_view, seccomp_on=False)
+        info = self._info(limits, wall, outcome, os.getuid(), None, gpu, seccomp_on=False)
         return self._result(spec, data_dir, data, outcome, info, wall)
 
     def _info(self, limits: dict, wall: float, outcome: supervise.Outcome, uid: int, slot: Optional[int],
@@ -425,4 +444,5 @@ def _booted(plan: warm.Plan) -> warm.Zygote:
     """A zygote of its own for a job run without a pool (the one-shot CLI)."""
     zygote = warm.Zygote(plan, warm.package_dir())
     zygote.wait_ready(BOOT_TIMEOUT_S)
+    zygote.active = 1
     return zygote

@@ -3,7 +3,8 @@
 The zygote (zygote.py) runs inside the outer bubblewrap sandbox with torch imported and
 never runs candidate code. For each job it forks, and the child makes a sandbox nested in
 the outer one, fresh for this candidate alone: new mount, PID, IPC, network, UTS and
-cgroup namespaces; fresh size-capped tmpfs on /job, /tmp and /dev/shm; its own /proc;
+cgroup namespaces; fresh size-capped tmpfs on /job, /tmp and /dev/shm; a read-only /data
+with copies of this job's files; its own /proc;
 then the candidate process drops to the slot's uid (root workers) or to no capabilities
 (in the outer user namespace), sets no_new_privs and loads the same seccomp filter bwrap
 loads. What stays shared with the zygote is only what the outer sandbox already made
@@ -87,6 +88,27 @@ def fresh_tmpfs(path: str, size_bytes: int, keep: Iterable[str] = ()) -> None:
             _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         finally:
             os.close(fd)
+
+
+def data_files(path: str, files: list[tuple[str, int, int]]) -> None:
+    """A fresh tmpfs at `path` holding copies of the job's files ((name, fd, size); mode
+    0444), then made read-only. The descriptors are closed."""
+    total = sum(size for _, _, size in files)
+    _mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={total + (1 << 20)},mode=0755".encode())
+    for name, fd, size in files:
+        target = os.path.join(path, os.path.basename(name))
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        try:
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(out, fd, offset, size - offset)
+                if sent == 0:
+                    raise NestError(errno.EIO, f"{name}: short copy ({offset} of {size} bytes)")
+                offset += sent
+        finally:
+            os.close(out)
+            os.close(fd)
+    _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def fresh_proc() -> None:

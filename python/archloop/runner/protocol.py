@@ -151,7 +151,6 @@ class InnerRequest(Wire):
     training: TrainingSection
     audit_hook: bool
     job_dir: str
-    test_images: Optional[str] = None  # train: where the test images are, when not in data_dir (an inherited fd)
 
 
 class Failure(Wire):

@@ -6,7 +6,7 @@ the job's id (the events of `python -m archloop.runner validate|train`, one resu
 error per job):
 
     {"op":"run","id":"7","request":{JobRequest}}   -> {"id":"7","event":"progress",…}* {"id":"7","event":"result",…}
-    {"op":"prewarm","request":{JobRequest}}        -> (boots the request's zygotes when the pool keeps stock)
+    {"op":"prewarm","kind":"validate","sandbox":{…}} -> (boots a zygote for such jobs, if none is there)
     {"op":"cancel","id":"7"}                       -> {"id":"7","event":"error","message":"cancelled","retryable":true}
 
 The first line out is {"event":"hello",…} with the pool's sizing. End of stdin closes the
@@ -28,8 +28,8 @@ from typing import Literal, Optional
 from pydantic import BaseModel, Field, ValidationError
 
 from . import lifeline, warm
-from .job import InfrastructureError, Job
-from .protocol import JobRequest
+from .job import InfrastructureError, Job, gpu_view, plan_for
+from .protocol import JobRequest, SandboxSection
 
 JobId = Field(min_length=1, max_length=64)
 
@@ -37,7 +37,10 @@ JobId = Field(min_length=1, max_length=64)
 class Command(BaseModel):
     op: Literal["run", "prewarm", "cancel"]
     id: Optional[str] = JobId
-    request: Optional[dict] = None
+    request: Optional[dict] = None  # run
+    kind: Optional[Literal["validate", "train"]] = None  # prewarm: what the zygote will run,
+    sandbox: Optional[dict] = None  # with which sandbox settings,
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # and (train) which device
 
 
 class Output:
@@ -84,19 +87,22 @@ class Server:
             return
         if command.op == "cancel" and command.id:
             self._cancel(command.id)
-        elif command.op == "prewarm" and request is not None and request.sandbox.mode == "bwrap":
-            threading.Thread(target=self._prewarm, args=(request,), daemon=True).start()
+        elif command.op == "prewarm" and command.kind is not None:
+            self._prewarm(command)
         elif command.op == "run" and command.id and request is not None:
             running = Running()
             with self.lock:
                 self.running[command.id] = running
             threading.Thread(target=self._run, args=(command.id, request, running), daemon=True).start()
 
-    def _prewarm(self, request: JobRequest) -> None:
+    def _prewarm(self, command: Command) -> None:
         try:
-            job = Job(request, unsafe_no_sandbox=False, emit=lambda _: None)
-            self.pool.prewarm(job.plan_only())
-        except Exception as error:  # a hint only
+            box = SandboxSection.model_validate(command.sandbox or {})
+            if box.mode != "bwrap":
+                return
+            gpu, _ = gpu_view(command.kind, command.device, dict(os.environ))
+            self.pool.prewarm(plan_for(command.kind, box, gpu))
+        except Exception as error:  # a hint only: the jobs report what is wrong
             log("serve.prewarm_failed", level="warning", message=str(error)[:300])
 
     def _cancel(self, job_id: str) -> None:
@@ -173,13 +179,13 @@ class Server:
 
 
 def sizing_from(args: argparse.Namespace) -> warm.Sizing:
-    return warm.Sizing(zygotes={"validate": args.validate_zygotes, "train": args.train_zygotes}, stock=args.stock,
+    return warm.Sizing(jobs={"validate": args.validate_jobs, "train": args.train_jobs}, stock=args.stock,
                        max_booting=args.max_booting, idle_s=args.idle_s)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--validate-zygotes", type=int, default=1, help="zygotes per validate plan (concurrent jobs)")
-    parser.add_argument("--train-zygotes", type=int, default=1, help="zygotes per train plan (concurrent jobs)")
+    parser.add_argument("--validate-jobs", type=int, default=1, help="validate jobs at once (per plan)")
+    parser.add_argument("--train-jobs", type=int, default=1, help="train jobs at once (per plan)")
     parser.add_argument("--stock", action="store_true", help="keep the zygotes started while idle (a worker)")
     parser.add_argument("--max-booting", type=int, default=1, help="zygotes importing torch at once")
     parser.add_argument("--idle-s", type=float, default=900.0, help="an unused plan's zygotes are given back after this")
@@ -190,9 +196,9 @@ def serve(args: argparse.Namespace) -> int:
     out = Output()
     sizing = sizing_from(args)
     server = Server(sizing, out)
-    out({"event": "hello", "pid": os.getpid(), "sizing": {"zygotes": sizing.zygotes, "stock": sizing.stock,
+    out({"event": "hello", "pid": os.getpid(), "sizing": {"jobs": sizing.jobs, "stock": sizing.stock,
                                                           "maxBooting": sizing.max_booting, "idleS": sizing.idle_s}})
-    log("serve.ready", zygotes=sizing.zygotes, stock=sizing.stock, max_booting=sizing.max_booting)
+    log("serve.ready", jobs=sizing.jobs, stock=sizing.stock, max_booting=sizing.max_booting)
     try:
         for line in sys.stdin:
             if line.strip():

@@ -39,9 +39,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_split(data_dir: str, name: str, device: torch.device, limit: int = 0, path: str | None = None) -> torch.Tensor:
-    """`name`.npy from the data dir, or from `path` (the test images on their own descriptor)."""
-    array = np.load(path or Path(data_dir) / f"{name}.npy", mmap_mode="r")
+def load_split(data_dir: str, name: str, device: torch.device, limit: int = 0) -> torch.Tensor:
+    array = np.load(Path(data_dir) / f"{name}.npy", mmap_mode="r")
     if limit:
         array = array[:limit]
     return torch.from_numpy(np.array(array)).to(device)  # a private, writable copy
@@ -98,7 +97,7 @@ def run(request: InnerRequest, emit: Emit) -> InnerResult:
         with stage("data", FailureClass.CRASH, timings):
             train_x = load_split(request.data_dir, "train_x", device, training.max_train_images)
             train_y = load_split(request.data_dir, "train_y", device, training.max_train_images)
-            test_x = load_split(request.data_dir, "test_x", device, path=request.test_images)
+            test_x = load_split(request.data_dir, "test_x", device)
         emit("import")
         with stage("import", FailureClass.IMPORT, timings):
             module = import_candidate(request.code, request.job_dir)

@@ -4,23 +4,27 @@ and forks one fresh, nested sandbox per candidate.
 It never runs candidate code and holds no secret: it imports torch and the runner's
 pipelines, warms them up on a built-in net, then waits on its control socket (a
 SOCK_SEQPACKET pair with the trusted pool, warm.py). A job message carries the job's
-settings (limits, threads, tmpfs sizes) and its file descriptors (stdin with the request,
-stdout, stderr, the event channel, and for train a sealed memfd with the test images in
-this job's secret order). For each job:
+settings (limits, threads, tmpfs sizes, its uid) and its file descriptors: stdin with the
+request, stdout, stderr, the event channel, then its data files (read-only: the training
+images or split, and for train the test images in this job's secret order, a sealed
+memfd). No dataset is in the zygote's own sandbox, so one zygote serves every dataset.
+For each job:
 
     zygote ─fork─▶ monitor: unshare(mount, PID, IPC, net, UTS, cgroup); waits for init
                    └─fork─▶ init (PID 1 of the new namespace): fresh tmpfs on /job, /tmp,
-                            /dev/shm, its own /proc; drops every capability; reaps
+                            /dev/shm, /data (the job's files, read-only), its own /proc;
+                            drops every capability; reaps
                             └─fork─▶ candidate (PID 2): the slot's uid (root workers) or no
                                      capabilities (user namespace), no_new_privs, the
                                      seccomp filter, rlimits; reads its request; runs it
 
-The candidate cannot see the zygote (another PID namespace), reach its files (the outer
-root is read-only, its tmpfs are covered by fresh ones), signal or trace it (another uid
-or an invisible PID, seccomp, the zygote is not dumpable), or outlive its job: init is
-PID 1, so when the candidate ends the kernel kills everything left in the namespace, and
-the zygote reports the end only once every process of the job has been reaped. Only one
-job runs in a zygote at a time.
+The candidate cannot see the zygote or another job (their PIDs are in other namespaces),
+reach their files (the outer root is read-only; every job has its own tmpfs), signal or
+trace them (another uid or an invisible PID, seccomp; the zygote is not dumpable), or
+outlive its job: init is PID 1, so when the candidate ends the kernel kills everything
+left in the namespace, and the monitor, which the zygote reports on, ends only after init
+has. Jobs may run at once: on root workers each has its own slot uid (the job message
+says which), so RLIMIT_NPROC stays per job; without root the pool sends one at a time.
 """
 from __future__ import annotations
 
@@ -39,17 +43,13 @@ from typing import NoReturn, Optional
 from . import inner, lifeline, nest
 
 EVENTS_FD = 3  # where the candidate finds its event channel
-TEST_IMAGES_FD = 4  # train: the test images, in this job's secret order (read as /proc/self/fd/4)
 EXIT_SETUP = 70  # the nested sandbox could not be built (an infrastructure error)
 MAX_MESSAGE = 1 << 16
-REAP_WAIT_S = 30.0
 
 
 class Config:
     def __init__(self, args: argparse.Namespace, program: bytes):
         self.control_fd: Optional[int] = args.control_fd
-        self.uid: Optional[int] = args.uid
-        self.gid: Optional[int] = args.gid
         self.keep: list[str] = args.keep
         self.kind: str = args.kind
         self.probe: Optional[str] = args.probe
@@ -107,16 +107,16 @@ def _high(fd: int) -> int:
 
 def _candidate(job: dict, fds: list[int], config: Config) -> NoReturn:
     nest.drop_bounding_set()
-    if config.uid is not None:
-        nest.become(config.uid, config.gid if config.gid is not None else config.uid)
+    if job.get("uid") is not None:  # root workers: this job's slot
+        nest.become(int(job["uid"]), int(job["gid"]))
     nest.clear_capabilities()
     nest.no_new_privs()
     nest.die_with_parent()  # after the uid switch, which clears it
     nest.set_dumpable(True)  # its own /proc/self, as a freshly exec'd process has
-    high = [_high(fd) for fd in fds]
-    for target, fd in zip((0, 1, 2, EVENTS_FD, TEST_IMAGES_FD), high):
+    high = [_high(fd) for fd in fds[:4]]
+    for target, fd in zip((0, 1, 2, EVENTS_FD), high):
         os.dup2(fd, target)
-    os.closerange(len(high), os.sysconf("SC_OPEN_MAX"))  # 0–3, and 4 for train: nothing else
+    os.closerange(EVENTS_FD + 1, os.sysconf("SC_OPEN_MAX"))  # 0–3: nothing else
     os.chdir("/job")
     nest.load_seccomp(config.program)
     inner.apply_limits(job["limits"])
@@ -140,6 +140,9 @@ def _init(job: dict, fds: list[int], config: Config) -> NoReturn:
     nest.fresh_tmpfs("/job", int(job["jobBytes"]))
     nest.fresh_tmpfs("/dev/shm", int(job["shmBytes"]))
     nest.fresh_proc()
+    data = [(name, fd, int(size)) for (name, size), fd in zip(job.get("data", []), fds[4:])]
+    nest.data_files("/data", data)  # closes the data descriptors
+    fds = fds[:4]
     os.chdir("/")
     candidate = os.fork()
     if candidate == 0:
@@ -186,21 +189,42 @@ def _exit_code(status: int) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _reap_all(deadline_s: float) -> bool:
-    """Waits until no child is left (a killed monitor's init re-parents here); False on timeout."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+def _reap_orphans() -> None:
+    """Reaps what re-parented here (a job's init whose monitor was killed); only while no
+    job runs, so no monitor's status is taken from its watcher."""
+    while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return True
+            return
         if pid == 0:
-            time.sleep(0.01)
-    return False
+            return
 
 
-def run_job(control: socket.socket, job: dict, fds: list[int], config: Config) -> bool:
-    """Forks the job's sandbox, reports its end; False when the pool has gone away."""
+class Running:
+    """One job: its monitor (a child of the zygote) and the pidfd that says when it ends."""
+
+    def __init__(self, job_id: str, monitor: int):
+        self.id, self.monitor = job_id, monitor
+        self.watch = os.pidfd_open(monitor)
+
+    def kill(self) -> None:
+        """Kills the job's init, so the kernel ends everything in its PID namespace and the
+        monitor reaps it; the monitor itself when init is not there yet."""
+        try:
+            with open(f"/proc/{self.monitor}/task/{self.monitor}/children") as handle:
+                children = [int(pid) for pid in handle.read().split()]
+        except OSError:
+            children = []
+        for pid in children or [self.monitor]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_job(job: dict, fds: list[int], config: Config) -> int:
+    """Forks the job's sandbox; returns its monitor's pid."""
     sys.stdout.flush()
     sys.stderr.flush()
     monitor = os.fork()
@@ -208,27 +232,40 @@ def run_job(control: socket.socket, job: dict, fds: list[int], config: Config) -
         _guarded(_monitor, job, fds, config)
     for fd in fds:
         os.close(fd)
-    _send(control, {"event": "started"})
-    watch = os.pidfd_open(monitor)
-    status: Optional[int] = None
-    connected = True
-    try:
-        while status is None:
-            readable, _, _ = select.select([control, watch], [], [])
-            if control in readable:
-                message = control.recv(MAX_MESSAGE)
-                if not message or json.loads(message).get("op") == "kill":
-                    connected = connected and bool(message)
-                    os.kill(monitor, signal.SIGKILL)
-            if watch in readable:
-                _, raw = os.waitpid(monitor, 0)
-                status = _exit_code(raw)
-    finally:
-        os.close(watch)
-    clean = _reap_all(REAP_WAIT_S)
-    if connected:
-        _send(control, {"event": "exited", "code": status, "clean": clean})
-    return connected and clean
+    return monitor
+
+
+def serve(control: socket.socket, config: Config) -> None:
+    """Runs jobs as they come (several at once: each its own namespaces, and on root
+    workers its own slot uid), reports each end, and kills them all if the pool goes."""
+    running: dict[int, Running] = {}  # by pidfd
+    while True:
+        readable, _, _ = select.select([control, *running], [], [])
+        if control in readable:
+            try:
+                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 8)
+            except OSError:
+                message, fds = b"", []
+            if not message:  # the pool has gone: nothing of ours may outlive it
+                for job in running.values():
+                    job.kill()
+                return
+            payload = json.loads(message)
+            if payload.get("op") == "kill":
+                for job in running.values():
+                    if job.id == payload.get("id"):
+                        job.kill()
+            else:
+                job = Running(str(payload["id"]), start_job(payload, list(fds), config))
+                running[job.watch] = job
+                _send(control, {"event": "started", "id": job.id})
+        for watch in [fd for fd in readable if fd in running]:
+            job = running.pop(watch)
+            _, status = os.waitpid(job.monitor, 0)
+            os.close(watch)
+            _send(control, {"event": "exited", "id": job.id, "code": _exit_code(status)})
+        if not running:
+            _reap_orphans()
 
 
 def probe(config: Config, job: dict) -> int:
@@ -244,7 +281,7 @@ def probe(config: Config, job: dict) -> int:
     for fd in fds:
         os.close(fd)
     _, status = os.waitpid(monitor, 0)
-    _reap_all(REAP_WAIT_S)
+    _reap_orphans()
     return _exit_code(status)
 
 
@@ -255,8 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-fd", type=int, choices=[EVENTS_FD], default=EVENTS_FD,
                         help="where each candidate finds its event channel (always 3)")
     parser.add_argument("--kind", choices=["validate", "train"], required=True)
-    parser.add_argument("--uid", type=int, help="root workers: the slot's uid each candidate runs as")
-    parser.add_argument("--gid", type=int)
     parser.add_argument("--keep", action="append", default=[], help="a read-only bind under /tmp to keep visible")
     parser.add_argument("--probe", help="tests: run this file once as the candidate, torch-free, then exit")
     parser.add_argument("--probe-job", default="{}", help="tests: the probe's job settings (JSON)")
@@ -285,15 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()  # what the zygote holds stays out of the children's collections: fewer copied pages
     _send(control, {"event": "ready", "startupS": round(time.perf_counter() - started, 4), "threads": thread_count(),
                     "torchVersion": torch.__version__})
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 8)
-        except OSError:
-            return 0
-        if not message:
-            return 0
-        if not run_job(control, json.loads(message), list(fds), config):
-            return 0
+    serve(control, config)
+    return 0
 
 
 if __name__ == "__main__":

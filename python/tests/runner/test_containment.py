@@ -105,25 +105,24 @@ print(json.dumps(out))
 '''
 
 
-def probe_layout(identity: Identity, seccomp_fd: int, data: dict[str, str]) -> layout.Layout:
+def probe_layout(identity: Identity, seccomp_fd: int, probe: str) -> layout.Layout:
     python = os.path.realpath(SYSTEM_PYTHON)
     interp = layout.Interpreter(python=python, executable=python, venv="/usr/lib/python3.11", stdlib="/usr/lib/python3.11",
                                 masked=(MASKED,))
     package = Path(__file__).resolve().parents[2] / "archloop"
     capabilities = warm.ROOT_CAPABILITIES if identity.drop_privileges else warm.USER_CAPABILITIES
     return layout.Layout(interpreter=interp, system_dirs=layout.system_dirs(), package_dir=str(package),
-                         data_binds=data, data_fds={}, identity=identity, seccomp_fd=seccomp_fd,
+                         data_binds={}, data_fds={}, empty_dirs=(layout.DATA_DIR,), extra_ro_binds=(probe,),
+                         identity=identity, seccomp_fd=seccomp_fd,
                          job_dir_bytes=1 << 20, tmp_bytes=1 << 20, shm_bytes=1 << 20,
                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": layout.PACKAGE_ROOT},
                          capabilities=capabilities)
 
 
 def run_probe(mode: str, directory: Path, port: int) -> dict:
-    data, probe = directory / "train_x.npy", directory / "probe.py"
-    data.write_bytes(b"data")
+    probe = directory / "probe.py"
     probe.write_text(PROBE.replace("@MASKED@", MASKED).replace("@PORT@", str(port)))
-    for path in (data, probe):
-        os.chmod(path, 0o644)
+    os.chmod(probe, 0o644)
     outer, strict = os.memfd_create("seccomp-zygote"), os.memfd_create("seccomp")
     for fd, program in ((outer, seccomp.for_machine(zygote=True)), (strict, seccomp.for_machine())):
         os.write(fd, program)
@@ -136,9 +135,10 @@ def run_probe(mode: str, directory: Path, port: int) -> dict:
         identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=False)
         prefix, ids = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"], []
     sizes = {"jobBytes": CAP_MB["/job"] << 20, "tmpBytes": CAP_MB["/tmp"] << 20, "shmBytes": CAP_MB["/dev/shm"] << 20}
-    command = [os.path.realpath(SYSTEM_PYTHON), "-s", "-B", "-m", "archloop.runner.zygote", "--probe", "/data/probe.py",
-               "--probe-job", json.dumps(sizes), "--seccomp-fd", str(strict), "--kind", "validate", *ids]
-    view = probe_layout(identity, outer, {"train_x.npy": str(data), "probe.py": str(probe)})
+    command = [os.path.realpath(SYSTEM_PYTHON), "-s", "-B", "-m", "archloop.runner.zygote", "--probe", str(probe),
+               "--probe-job", json.dumps(sizes), "--seccomp-fd", str(strict), "--kind", "validate", *ids,
+               "--keep", str(probe)]  # under /tmp: bound again into the candidate's fresh /tmp
+    view = probe_layout(identity, outer, str(probe))
     try:
         done = subprocess.run(prefix + layout.bwrap_args(view, command), pass_fds=(outer, strict), capture_output=True,
                               text=True, timeout=120)

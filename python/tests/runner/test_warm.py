@@ -93,7 +93,7 @@ def _message_json(result: dict, tag: str) -> dict:
 def one_zygote_pool():
     from archloop.runner import warm
 
-    pool = warm.Pool(warm.Sizing(zygotes={"validate": 1, "train": 1}), warm.package_dir(), lambda *a, **k: None)
+    pool = warm.Pool(warm.Sizing(jobs={"validate": 1, "train": 1}), warm.package_dir(), lambda *a, **k: None)
     yield pool
     pool.close()
 
@@ -133,6 +133,49 @@ def test_consecutive_hostile_candidates_cannot_reach_each_other(one_zygote_pool)
     assert not found["torch_patched"] and not found["environ"] and not found["numpy"], found
 
 
+HOLD_AND_LOOK = r"""
+import ctypes, errno, json, os, socket, time, uuid
+mine = uuid.uuid4().hex
+for place in ('/job', '/tmp', '/dev/shm'):
+    open(place + '/mine-' + mine, 'w').write(mine)
+listener = socket.socket(socket.AF_UNIX)
+listener.bind('\0held-by-' + mine)
+listener.listen()
+time.sleep(3)  # the other job runs meanwhile
+seen = {place: sorted(os.listdir(place)) for place in ('/job', '/tmp', '/dev/shm')}
+seen['pids'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+seen['uid'] = os.getuid()
+raise RuntimeError('HELD ' + json.dumps(seen))
+"""
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="jobs share a zygote only on root workers (slot uids)")
+def test_candidates_running_at_once_in_one_zygote_are_apart():
+    from archloop.runner import warm
+
+    pool = warm.Pool(warm.Sizing(jobs={"validate": 2, "train": 1}), warm.package_dir(), lambda *a, **k: None)
+    try:
+        results: list = []
+        threads = [threading.Thread(target=lambda: results.append(_run(pool, in_init(HOLD_AND_LOOK)))) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        assert len(results) == 2
+        a, b = (_message_json(result, "HELD") for result in results)
+        assert a["uid"] != b["uid"] and {results[0]["sandbox"]["slot"], results[1]["sandbox"]["slot"]} != {None}
+        for seen in (a, b):
+            assert seen["pids"] == [1, 2], seen
+            assert [len(seen[place]) for place in ("/tmp", "/dev/shm")] == [1, 1], seen  # its own file only
+            assert len([name for name in seen["/job"] if name.startswith("mine-")]) == 1, seen
+        # they overlapped in one zygote (its first two jobs), not one after the other
+        assert sorted(r["sandbox"]["zygoteJobs"] for r in results) == [0, 1]
+        assert abs(results[0]["timings"]["totalS"] - results[1]["timings"]["totalS"]) < 3
+    finally:
+        pool.close()
+
+
 @needs_bwrap
 def test_a_killed_candidate_leaves_a_working_zygote(one_zygote_pool):
     spinning = _run(one_zygote_pool, in_init("while True:\n    pass"), validateTimeoutS=3)
@@ -160,8 +203,9 @@ def test_fork_bomb_does_not_outlive_its_job(one_zygote_pool):
 class FakeZygote:
     boots = 0
 
-    def __init__(self, plan, fail: bool = False):
+    def __init__(self, plan, capacity: int = 1, fail: bool = False):
         self.plan, self.jobs, self.born, self.healthy = plan, 0, time.monotonic(), True
+        self.capacity, self.active = capacity, 0
         self.startup_s, self.threads, self.log_warning = 0.01, 1, None
         self.closed = False
         self.fail = fail
@@ -182,8 +226,7 @@ class FakeZygote:
 def _plan(kind="validate"):
     from archloop.runner.warm import Plan
 
-    return Plan(kind=kind, data_binds=(("train_x.npy", "/x"),), gpu=None, extra_ro_binds=(), user="u", slots=4,
-                slot_wait_s=0)
+    return Plan(kind=kind, gpu=None, extra_ro_binds=())
 
 
 def _pool(factory, **sizing):
@@ -211,45 +254,51 @@ def _jobs(pool, count: int, hold_s: float) -> list:
     return got
 
 
-def test_a_backlog_smaller_than_a_boot_shares_one_zygote():
+@pytest.mark.parametrize("root", [True, False])
+def test_a_backlog_smaller_than_a_boot_shares_one_zygote(root):
     boots = []
-    pool = _pool(lambda plan: boots.append(plan) or FakeZygote(plan), zygotes={"validate": 4, "train": 1},
-                 boot_estimate_s=8.0, job_estimate_s=0.5, max_booting=4)
+    pool = _pool(lambda plan, capacity: boots.append(plan) or FakeZygote(plan, capacity), jobs={"validate": 4, "train": 1},
+                 boot_estimate_s=8.0, job_estimate_s=0.5, max_booting=4, root=root)
     try:
         got = _jobs(pool, 6, 0.05)  # 6 jobs of 0.5 s: not worth a second 8 s boot
         assert len(got) == 6 and len(boots) == 1 and len({id(z) for z in got}) == 1
+        assert got[0].capacity == (4 if root else 1)
     finally:
         pool.close()
 
 
-def test_a_long_backlog_boots_up_to_the_limit():
-    boots = []
-    pool = _pool(lambda plan: boots.append(plan) or FakeZygote(plan), zygotes={"validate": 3, "train": 1},
-                 boot_estimate_s=1.0, job_estimate_s=5.0, max_booting=3)
-    def job():
-        try:
-            pool.acquire(_plan())
-        except Cancelled:  # the pool closes under them
-            pass
-
+def test_root_runs_a_plans_jobs_in_one_zygote_and_others_boot_one_per_job():
     from archloop.runner.warm import Cancelled
 
-    try:
-        threads = [threading.Thread(target=job, daemon=True) for _ in range(10)]
-        for thread in threads:
-            thread.start()
-        time.sleep(0.5)
-        assert len(boots) == 3
-    finally:
-        pool.close()
+    for root, expected in ((True, 1), (False, 3)):
+        boots = []
+        pool = _pool(lambda plan, capacity: boots.append(capacity) or FakeZygote(plan, capacity),
+                     jobs={"validate": 3, "train": 1}, boot_estimate_s=1.0, job_estimate_s=5.0, max_booting=3, root=root)
+
+        def job():
+            try:
+                pool.acquire(_plan())
+            except Cancelled:  # the pool closes under them
+                pass
+
+        try:
+            threads = [threading.Thread(target=job, daemon=True) for _ in range(10)]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.5)
+            assert len(boots) == expected and set(boots) == {3 if root else 1}
+            assert pool.status()["validate:0"]["active"] == 3  # as many jobs as the sizing allows
+        finally:
+            pool.close()
 
 
 def test_stock_boots_while_idle_and_is_handed_out_at_once():
-    pool = _pool(lambda plan: FakeZygote(plan), zygotes={"validate": 2, "train": 1}, stock=True, max_booting=2)
+    pool = _pool(lambda plan, capacity: FakeZygote(plan, capacity), jobs={"validate": 2, "train": 1}, stock=True,
+                 max_booting=2, root=False)
     try:
         pool.prewarm(_plan())
         time.sleep(0.4)
-        assert pool.status()["validate:0"]["idle"] == 2
+        assert pool.status()["validate:0"]["zygotes"] == 2
         started = time.monotonic()
         pool.acquire(_plan())
         assert time.monotonic() - started < 0.05
@@ -257,10 +306,20 @@ def test_stock_boots_while_idle_and_is_handed_out_at_once():
         pool.close()
 
 
+def test_prewarm_boots_one_zygote_without_stock():
+    pool = _pool(lambda plan, capacity: FakeZygote(plan, capacity), jobs={"validate": 2, "train": 1}, root=False)
+    try:
+        pool.prewarm(_plan())
+        time.sleep(0.3)
+        assert pool.status()["validate:0"]["zygotes"] == 1
+    finally:
+        pool.close()
+
+
 def test_a_broken_machine_fails_every_waiting_job():
     from archloop.runner.warm import ZygoteError
 
-    pool = _pool(lambda plan: FakeZygote(plan, fail=True), zygotes={"validate": 1, "train": 1})
+    pool = _pool(lambda plan, capacity: FakeZygote(plan, capacity, fail=True), jobs={"validate": 1, "train": 1})
     try:
         errors: list = []
 
@@ -281,7 +340,7 @@ def test_a_broken_machine_fails_every_waiting_job():
 
 
 def test_worn_out_or_broken_zygotes_are_retired():
-    pool = _pool(lambda plan: FakeZygote(plan), zygotes={"validate": 1, "train": 1}, max_jobs=2)
+    pool = _pool(lambda plan, capacity: FakeZygote(plan, capacity), jobs={"validate": 1, "train": 1}, max_jobs=2)
     try:
         first = pool.acquire(_plan())
         first.jobs = 2
@@ -299,7 +358,7 @@ def test_worn_out_or_broken_zygotes_are_retired():
 def test_a_cancelled_wait_gives_up():
     from archloop.runner.warm import Cancelled
 
-    pool = _pool(lambda plan: FakeZygote(plan), zygotes={"validate": 1, "train": 1})
+    pool = _pool(lambda plan, capacity: FakeZygote(plan, capacity), jobs={"validate": 1, "train": 1})
     try:
         held = pool.acquire(_plan())
         cancel = threading.Event()
@@ -318,7 +377,7 @@ def test_a_cancelled_wait_gives_up():
 def test_server_runs_jobs_at_once_tags_them_and_cancels():
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ARCHLOOP_DATASETS": os.environ["ARCHLOOP_DATASETS"],
            "PYTHONPATH": str(PYTHON_DIR)}
-    server = subprocess.Popen([sys.executable, "-m", "archloop.runner", "serve", "--validate-zygotes", "1"],
+    server = subprocess.Popen([sys.executable, "-m", "archloop.runner", "serve", "--validate-jobs", "1"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                               cwd=str(PYTHON_DIR))
     request = lambda code, **extra: {"kind": "validate", "code": code, "dataset": SYNTHETIC,  # noqa: E731

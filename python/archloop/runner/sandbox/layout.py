@@ -68,6 +68,7 @@ class Layout:
     # A zygote keeps these capabilities (to build its candidates' nested sandboxes, which
     # drop them again) instead of dropping to the slot's uid with setpriv.
     capabilities: tuple[str, ...] = ()
+    empty_dirs: tuple[str, ...] = ()  # mount points (a zygote's /data, filled per job)
 
 
 def triplet(machine: str | None = None) -> str:
@@ -141,6 +142,8 @@ def bwrap_args(layout: Layout, inner_command: list[str], root_links: list[str] |
     binds += ["--ro-bind", str(package / "__init__.py"), f"{PACKAGE_ROOT}/archloop/__init__.py"]
     for name in INNER_MODULES:
         binds += ["--ro-bind", str(package / "runner" / f"{name}.py"), f"{PACKAGE_ROOT}/archloop/runner/{name}.py"]
+    for directory in layout.empty_dirs:
+        binds += ["--perms", "0755", "--dir", directory]
     for name, host_path in sorted(layout.data_binds.items()):
         binds += ["--ro-bind", host_path, f"{DATA_DIR}/{name}"]
     for name, fd in sorted(layout.data_fds.items()):
