@@ -160,6 +160,11 @@ export class SandboxPool {
     return this.options.python ?? pythonBin();
   }
 
+  /** The server's pid while it runs (logs, tests). */
+  get serverPid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Runs one job; resolves with its outcome (a failing candidate is an outcome too). */
   run(request: SandboxRequest, options: RunOptions = {}): Promise<SandboxOutcome> {
     return new Promise<SandboxOutcome>((resolve, reject) => {
