@@ -90,6 +90,10 @@ def fresh_tmpfs(path: str, size_bytes: int, keep: Iterable[str] = ()) -> None:
             os.close(fd)
 
 
+def resize_tmpfs(path: str, size_bytes: int) -> None:
+    _mount(None, path, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={size_bytes}".encode())
+
+
 def data_files(path: str, files: list[tuple[str, int, int]]) -> None:
     """A fresh tmpfs at `path` holding copies of the job's files ((name, fd, size); mode
     0444), then made read-only. The descriptors are closed."""

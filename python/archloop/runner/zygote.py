@@ -45,6 +45,8 @@ from . import inner, lifeline, nest
 EVENTS_FD = 3  # where the candidate finds its event channel
 EXIT_SETUP = 70  # the nested sandbox could not be built (an infrastructure error)
 MAX_MESSAGE = 1 << 16
+MAX_FDS = 16  # a job's four streams and its data files
+PREPARED_BYTES = 1 << 20  # a prepared sandbox's tmpfs, resized to the job's sizes when it comes
 
 
 class Config:
@@ -105,7 +107,18 @@ def _high(fd: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_DUPFD, 100)
 
 
-def _candidate(job: dict, fds: list[int], config: Config) -> NoReturn:
+def _receive_job(link: socket.socket) -> tuple[dict, list[int]]:
+    """The job (settings and descriptors) a prepared sandbox waits for; exits when it is let go."""
+    message, fds, _, _ = socket.recv_fds(link, MAX_MESSAGE, MAX_FDS)
+    if not message:
+        os._exit(0)
+    return json.loads(message), list(fds)
+
+
+def _candidate(link: socket.socket, config: Config) -> NoReturn:
+    """PID 2: waits for its job, then confines itself and runs it."""
+    job, fds = _receive_job(link)
+    link.close()
     nest.drop_bounding_set()
     if job.get("uid") is not None:  # root workers: this job's slot
         nest.become(int(job["uid"]), int(job["gid"]))
@@ -131,24 +144,34 @@ def _candidate(job: dict, fds: list[int], config: Config) -> NoReturn:
     inner.run_request(events)
 
 
-def _init(job: dict, fds: list[int], config: Config) -> NoReturn:
-    """PID 1 of the job's namespaces: builds its mounts, starts the candidate, and ends with it."""
+def _init(link: socket.socket, config: Config) -> NoReturn:
+    """PID 1 of the new namespaces: mounts, starts the candidate, waits for the job (then
+    sizes the mounts to it and copies its data in), and ends with the candidate."""
     nest.die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # nothing from inside the namespace reaches PID 1
     nest.private_mounts()
-    nest.fresh_tmpfs("/tmp", int(job["tmpBytes"]), keep=config.keep)
-    nest.fresh_tmpfs("/job", int(job["jobBytes"]))
-    nest.fresh_tmpfs("/dev/shm", int(job["shmBytes"]))
+    nest.fresh_tmpfs("/tmp", PREPARED_BYTES, keep=config.keep)
+    nest.fresh_tmpfs("/job", PREPARED_BYTES)
+    nest.fresh_tmpfs("/dev/shm", PREPARED_BYTES)
     nest.fresh_proc()
-    data = [(name, fd, int(size)) for (name, size), fd in zip(job.get("data", []), fds[4:])]
-    nest.data_files("/data", data)  # closes the data descriptors
-    fds = fds[:4]
     os.chdir("/")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     candidate = os.fork()
     if candidate == 0:
-        _guarded(_candidate, job, fds, config)
-    for fd in fds:
+        link.close()
+        ours.close()
+        _guarded(_candidate, theirs, config)
+    theirs.close()
+    job, fds = _receive_job(link)
+    link.close()
+    for path, key in (("/tmp", "tmpBytes"), ("/job", "jobBytes"), ("/dev/shm", "shmBytes")):
+        nest.resize_tmpfs(path, int(job[key]))
+    data = [(name, fd, int(size)) for (name, size), fd in zip(job.get("data", []), fds[4:])]
+    nest.data_files("/data", data)  # closes the data descriptors
+    socket.send_fds(ours, [json.dumps(job).encode()], fds[:4])
+    for fd in fds[:4]:
         os.close(fd)
+    ours.close()
     nest.drop_bounding_set()
     nest.clear_capabilities()
     nest.no_new_privs()
@@ -159,18 +182,44 @@ def _init(job: dict, fds: list[int], config: Config) -> NoReturn:
             os._exit(_exit_code(status))
 
 
-def _monitor(job: dict, fds: list[int], config: Config) -> NoReturn:
+def _monitor(link: socket.socket, config: Config) -> NoReturn:
     nest.die_with_parent()
-    if config.control_fd is not None:
-        os.close(config.control_fd)
+    # The zygote's descriptors (its control socket, other jobs' pidfds) stay behind.
+    os.closerange(3, link.fileno())
+    os.closerange(link.fileno() + 1, os.sysconf("SC_OPEN_MAX"))
     nest.unshare_namespaces()
     init = os.fork()  # the first child in the new PID namespace is its PID 1
     if init == 0:
-        _guarded(_init, job, fds, config)
-    for fd in fds:
-        os.close(fd)
+        _guarded(_init, link, config)
+    link.close()
     _, status = os.waitpid(init, 0)
     os._exit(_exit_code(status))
+
+
+class Prepared:
+    """A sandbox forked ahead of its job (monitor, init, candidate: namespaces and mounts
+    made, nothing of any job in it), which waits for one job on `link`."""
+
+    def __init__(self, config: Config):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        monitor = os.fork()
+        if monitor == 0:
+            ours.close()
+            _guarded(_monitor, theirs, config)
+        theirs.close()
+        self.monitor, self.link = monitor, ours
+        self.watch = os.pidfd_open(monitor)
+
+    def hand(self, message: bytes, fds: list[int]) -> None:
+        """Gives it its job (its init copies the data in, its candidate runs the request)."""
+        try:
+            socket.send_fds(self.link, [message], fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            self.link.close()
 
 
 def _guarded(step, *args) -> NoReturn:
@@ -202,11 +251,10 @@ def _reap_orphans() -> None:
 
 
 class Running:
-    """One job: its monitor (a child of the zygote) and the pidfd that says when it ends."""
+    """One job: the monitor of its sandbox (a child of the zygote)."""
 
-    def __init__(self, job_id: str, monitor: int):
-        self.id, self.monitor = job_id, monitor
-        self.watch = os.pidfd_open(monitor)
+    def __init__(self, job_id: str, sandbox: Prepared):
+        self.id, self.monitor, self.watch = job_id, sandbox.monitor, sandbox.watch
 
     def kill(self) -> None:
         """Kills the job's init, so the kernel ends everything in its PID namespace and the
@@ -223,27 +271,24 @@ class Running:
                 pass
 
 
-def start_job(job: dict, fds: list[int], config: Config) -> int:
-    """Forks the job's sandbox; returns its monitor's pid."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    monitor = os.fork()
-    if monitor == 0:
-        _guarded(_monitor, job, fds, config)
-    for fd in fds:
-        os.close(fd)
-    return monitor
+def _reaped(monitor: int, watch: int) -> int:
+    _, status = os.waitpid(monitor, 0)
+    os.close(watch)
+    return _exit_code(status)
 
 
 def serve(control: socket.socket, config: Config) -> None:
     """Runs jobs as they come (several at once: each its own namespaces, and on root
-    workers its own slot uid), reports each end, and kills them all if the pool goes."""
+    workers its own slot uid), reports each end, and kills them all if the pool goes. One
+    sandbox is always prepared ahead, so a job only hands over its settings and files."""
     running: dict[int, Running] = {}  # by pidfd
+    spare: Optional[Prepared] = Prepared(config)
     while True:
-        readable, _, _ = select.select([control, *running], [], [])
+        watches = [*running, *([spare.watch] if spare else [])]
+        readable, _, _ = select.select([control, *watches], [], [])
         if control in readable:
             try:
-                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 8)
+                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, MAX_FDS)
             except OSError:
                 message, fds = b"", []
             if not message:  # the pool has gone: nothing of ours may outlive it
@@ -256,14 +301,23 @@ def serve(control: socket.socket, config: Config) -> None:
                     if job.id == payload.get("id"):
                         job.kill()
             else:
-                job = Running(str(payload["id"]), start_job(payload, list(fds), config))
+                sandbox, spare = spare or Prepared(config), None
+                try:
+                    sandbox.hand(message, list(fds))
+                except OSError:  # it broke while waiting (its end is reported below like a job's)
+                    pass
+                job = Running(str(payload["id"]), sandbox)
                 running[job.watch] = job
                 _send(control, {"event": "started", "id": job.id})
+                spare = Prepared(config)  # the next job's, while this one runs
         for watch in [fd for fd in readable if fd in running]:
             job = running.pop(watch)
-            _, status = os.waitpid(job.monitor, 0)
-            os.close(watch)
-            _send(control, {"event": "exited", "id": job.id, "code": _exit_code(status)})
+            _send(control, {"event": "exited", "id": job.id, "code": _reaped(job.monitor, watch)})
+        if spare is not None and spare.watch in readable:  # a prepared sandbox failed: say why, prepare again later
+            code = _reaped(spare.monitor, spare.watch)
+            sys.stderr.write(f"archloop zygote: a prepared sandbox ended ({code}) before its job\n")
+            sys.stderr.flush()
+            spare = None
         if not running:
             _reap_orphans()
 
@@ -273,16 +327,11 @@ def probe(config: Config, job: dict) -> int:
     (python/tests/runner/test_containment.py: the walls of the exact nested sandbox, probed
     with an interpreter that has no torch)."""
     settings = {"limits": "", "threads": 1, "jobBytes": 16 << 20, "tmpBytes": 8 << 20, "shmBytes": 8 << 20, **job}
-    fds = [os.dup(0), os.dup(1), os.dup(2), os.dup(2)]
-    sys.stdout.flush()
-    monitor = os.fork()
-    if monitor == 0:
-        _guarded(_monitor, settings, fds, config)
-    for fd in fds:
-        os.close(fd)
-    _, status = os.waitpid(monitor, 0)
+    sandbox = Prepared(config)
+    sandbox.hand(json.dumps(settings).encode(), [os.dup(0), os.dup(1), os.dup(2), os.dup(2)])
+    code = _reaped(sandbox.monitor, sandbox.watch)
     _reap_orphans()
-    return _exit_code(status)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,13 +130,13 @@ def run_probe(mode: str, directory: Path, port: int) -> dict:
     nobody = pwd.getpwnam("nobody")
     if mode == "root":
         identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=True, slot=0)
-        prefix, ids = [], ["--uid", str(nobody.pw_uid), "--gid", str(nobody.pw_gid)]
+        prefix, ids = [], {"uid": nobody.pw_uid, "gid": nobody.pw_gid}  # the job's slot
     else:  # an ordinary user: bwrap itself runs unprivileged, in a user namespace
         identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=False)
-        prefix, ids = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"], []
-    sizes = {"jobBytes": CAP_MB["/job"] << 20, "tmpBytes": CAP_MB["/tmp"] << 20, "shmBytes": CAP_MB["/dev/shm"] << 20}
+        prefix, ids = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"], {}
+    job = {"jobBytes": CAP_MB["/job"] << 20, "tmpBytes": CAP_MB["/tmp"] << 20, "shmBytes": CAP_MB["/dev/shm"] << 20, **ids}
     command = [os.path.realpath(SYSTEM_PYTHON), "-s", "-B", "-m", "archloop.runner.zygote", "--probe", str(probe),
-               "--probe-job", json.dumps(sizes), "--seccomp-fd", str(strict), "--kind", "validate", *ids,
+               "--probe-job", json.dumps(job), "--seccomp-fd", str(strict), "--kind", "validate",
                "--keep", str(probe)]  # under /tmp: bound again into the candidate's fresh /tmp
     view = probe_layout(identity, outer, str(probe))
     try:
