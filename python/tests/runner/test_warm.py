@@ -2,8 +2,9 @@
 
 The isolation test runs two hostile programs one after the other in the same zygote: the
 first leaves every trace it can (files in its writable places, a daemon that outlives it,
-an abstract socket, SysV and POSIX IPC objects, a patched torch, its environment) and tries
-to reach the zygote; the second looks for all of it.
+an abstract socket, SysV and POSIX IPC objects, a patched torch, its environment, 32 MiB of
+a marked pattern in its memory) and tries to reach the zygote; the second looks for all of
+it, and scans its whole writable memory for the first one's pattern.
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ torch.nn.Module.__call__ = lambda self, *a, **k: 'patched by the first'
 os.environ['FIRST_WAS_HERE'] = '1'
 import numpy
 numpy.FIRST_SECRET = 'secret-of-the-first'
+page = bytes((i * 7 + 3) % 256 for i in range(4096))
+held = bytearray(page * 8192)  # 32 MiB of a page pattern, held while it exits
 if os.fork() == 0:  # a daemon that means to outlive its job
     os.setsid()
     if os.fork() == 0:
@@ -79,6 +82,28 @@ found['torch_patched'] = torch.nn.Module.__call__.__name__ == '<lambda>'
 found['environ'] = 'FIRST_WAS_HERE' in os.environ
 import numpy
 found['numpy'] = hasattr(numpy, 'FIRST_SECRET')
+# Its memory: count the first one's page pattern in all of this process's writable memory
+# (what a fork of the zygote holds); 1 MiB of a pattern of its own is the control that the
+# scan finds what is there.
+page = bytes((i * 7 + 3) % 256 for i in range(4096))
+control = bytes((i * 11 + 5) % 256 for i in range(4096))
+own = bytearray(control) * 256
+pages = controls = 0
+with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb', 0) as mem:
+    for line in maps:
+        span, perms = line.split()[:2]
+        start, end = (int(x, 16) for x in span.split('-'))
+        if not perms.startswith('rw'):
+            continue
+        for at in range(start, end, 1 << 24):
+            try:
+                mem.seek(at)
+                chunk = mem.read(min(1 << 24, end - at))
+            except OSError:
+                break
+            pages += chunk.count(page)
+            controls += chunk.count(control)
+found['pattern_pages'], found['control_pages'] = pages, controls
 raise RuntimeError('SECOND ' + json.dumps(found))
 """
 
@@ -131,6 +156,8 @@ def test_consecutive_hostile_candidates_cannot_reach_each_other(one_zygote_pool)
     assert found["pids"] == [1, 2], found  # the first one's daemon died with its namespace
     assert found["shm"] and found["mq"] and found["socket"] == "ECONNREFUSED", found
     assert not found["torch_patched"] and not found["environ"] and not found["numpy"], found
+    # the scan found its own 256 control pages, and of the first one's 8192 only its needle
+    assert found["control_pages"] >= 256 and found["pattern_pages"] <= 4, found
 
 
 HOLD_AND_LOOK = r"""
