@@ -31,12 +31,9 @@ from . import lifeline, warm
 from .job import InfrastructureError, Job, gpu_view, plan_for
 from .protocol import JobRequest, SandboxSection
 
-JobId = Field(min_length=1, max_length=64)
-
-
 class Command(BaseModel):
     op: Literal["run", "prewarm", "cancel"]
-    id: Optional[str] = JobId
+    id: Optional[str] = Field(default=None, min_length=1, max_length=64)  # run, cancel
     request: Optional[dict] = None  # run
     kind: Optional[Literal["validate", "train"]] = None  # prewarm: what the zygote will run,
     sandbox: Optional[dict] = None  # with which sandbox settings,

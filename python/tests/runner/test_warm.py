@@ -437,3 +437,29 @@ def test_server_runs_jobs_at_once_tags_them_and_cancels():
     while sbx_processes() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert sbx_processes() == []
+
+
+@needs_bwrap
+def test_server_boots_a_zygote_on_prewarm_before_any_job():
+    """Workers and the CLI send `prewarm` (no job id) so the torch import is done before the
+    first candidate comes; a server that refused it would leave every first job to wait."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ARCHLOOP_DATASETS": os.environ["ARCHLOOP_DATASETS"],
+           "PYTHONPATH": str(PYTHON_DIR)}
+    server = subprocess.Popen([sys.executable, "-m", "archloop.runner", "serve", "--validate-jobs", "1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                              cwd=str(PYTHON_DIR))
+    try:
+        assert json.loads(server.stdout.readline())["event"] == "hello"
+        server.stdin.write(json.dumps({"op": "prewarm", "kind": "validate", "sandbox": {}}) + "\n")
+        server.stdin.flush()
+        events = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not {"pool.booted", "serve.bad_command"} & set(events):
+            line = server.stderr.readline()
+            if not line:
+                break
+            events.append(json.loads(line)["event"])
+        assert "serve.bad_command" not in events and "pool.booted" in events, events
+    finally:
+        server.stdin.close()
+        assert server.wait(timeout=30) == 0
