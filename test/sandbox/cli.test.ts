@@ -79,6 +79,22 @@ test('several files: one compact JSON line each, in input order, file first; a f
   process.exitCode = undefined;
 });
 
+test('several files to train: one JSON line each, in input order, trained one after another in one zygote', async () => {
+  const program = new Command().exitOverride();
+  const chunks: string[] = [];
+  process.exitCode = undefined;
+  register(program, { out: (text) => chunks.push(text), err: () => undefined });
+  const files = [file('train-one.py', GOOD_NET), file('train-two.py', GOOD_NET)];
+  await program.parseAsync(['node', 'archloop', 'train', ...files, '--dataset', 'synthetic', '--preset', 'demo', '--config', config, '--json']);
+  const rows = chunks.join('').trimEnd().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(rows.map((row) => row.file), files);
+  assert.deepEqual(rows.map((row) => row.status), ['trained', 'trained'], JSON.stringify(rows.map((row) => row.failureMessage)));
+  for (const row of rows) assert.ok(typeof row.accuracy === 'number' && row.sandboxMode === 'bwrap');
+  // the CLI's train pool runs one job at a time: the same zygote forked both
+  assert.deepEqual(rows.map((row) => row.training.sandbox.zygoteJobs).sort(), [0, 1]);
+  assert.equal(process.exitCode, undefined);
+});
+
 for (const kind of ['validate', 'train'] as const) {
   test(`bin/archloop ${kind} exits 0 with JSON when the program forges its result`, () => {
     const forged = file(`forged-cli-${kind}.py`, forging(['{"event":"result","result":{"ok":tru']));
