@@ -57,7 +57,7 @@ JSON
 done
 # The 50k/10k set is generated once (trusted side, CPU): timed apart from the jobs.
 start=$SECONDS
-"$PY" -m archloop.runner dataset-spec --dataset synthetic --synthetic-train-size "$TRAIN_SIZE" \
+PYTHONPATH=python "$PY" -m archloop.runner dataset-spec --dataset synthetic --synthetic-train-size "$TRAIN_SIZE" \
   --synthetic-test-size "$TEST_SIZE" >/dev/null
 echo "synthetic $TRAIN_SIZE/$TEST_SIZE generated in $((SECONDS - start)) s"
 warm() { # warm <name> <kind> <config> <seconds wanted>: one CLI call for all files, wall time in $OUT/<name>.wall
@@ -92,9 +92,12 @@ for rows_file in sorted(out.glob("*.jsonl")):
                                        "device": (row.get("training") or {}).get("device"), "accuracy": row.get("accuracy"),
                                        **{k: t.get(k) for k in ("totalS", "sandboxS", "sandboxWaitS", "zygoteStartupS",
                                                                 "startupS", "validateS", "trainS", "imagesPerS")}}
-    after_first = [v["totalS"] for k, v in list(per.items())[1:] if v["totalS"] is not None]
+    # All files go to the pool at once, so totalS includes the queue: the per-job figures
+    # are sandboxS (one candidate in its sandbox) and, for train, trainS (the epoch).
+    median = lambda key: statistics.median(vals) if (vals := [v[key] for v in per.values() if v[key] is not None]) else None  # noqa: E731
     summary[rows_file.stem] = {"files": len(rows), "wallS": int(wall.read_text()) if wall.exists() else None,
-                               "medianTotalSAfterFirst": statistics.median(after_first) if after_first else None,
+                               "zygoteStartupS": median("zygoteStartupS"), "medianSandboxS": median("sandboxS"),
+                               "medianTrainS": median("trainS"), "medianImagesPerS": median("imagesPerS"),
                                "perFile": per}
 print(json.dumps(summary, indent=1))
 SUMMARY
