@@ -48,8 +48,14 @@ if [ "$(cat .venv/.archloop-req 2>/dev/null)" != "$req_hash" ]; then
   [ -x .venv/bin/python ] || { say "creating .venv with $PYTHON"; "$PYTHON" -m venv .venv; }
   say "pip install -r python/requirements.txt (pip's cache makes warm runs fast)"
   .venv/bin/pip install -q --disable-pip-version-check -r python/requirements.txt
+  # The sandbox mounts the venv read-only, so an import there can never write the .pyc it
+  # lacks and would compile its source again in every new interpreter (each zygote boot).
+  say "compiling the venv's bytecode"
+  .venv/bin/python -m compileall -q -j 0 .venv/lib >/dev/null || true
   echo "$req_hash" > .venv/.archloop-req
 fi
+# The runner's own package likewise (seconds when up to date; sources change between runs).
+.venv/bin/python -m compileall -q python/archloop >/dev/null
 
 # 4. Temporal CLI -----------------------------------------------------------------------
 if [ -z "${ARCHLOOP_TEMPORAL_BIN:-}" ] && ! command -v temporal >/dev/null; then

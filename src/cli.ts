@@ -2,6 +2,8 @@
  * `archloop`: the command line. Each command group lives in src/cli/<group>.ts; this file
  * only wires them and turns any error into one clear line and a non-zero exit.
  */
+// First: `archloop validate|train` boots its sandbox while the rest of the CLI loads.
+import './sandbox/prestart';
 import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { ConfigError, formatIssues } from './core/config';

@@ -24,6 +24,7 @@ export function createValidateActivities(deps: ValidateDeps): Pick<ControlActivi
   const { pool } = deps;
   return {
     async validateCandidate(raw) {
+      const started = performance.now();
       const { candidateId } = CandidateRef.parse(raw);
       const candidate = await loadCandidate(pool, candidateId);
       const summary = (valid: boolean, failureClass: string | null): ValidateResult => ({ candidateId, valid, failureClass });
@@ -42,6 +43,8 @@ export function createValidateActivities(deps: ValidateDeps): Pick<ControlActivi
         valid: row.valid,
         failureClass: row.failureClass,
         totalS: outcome.timings.totalS,
+        // activity start to row stored (bench/RESULTS.md: the worker's per-candidate time)
+        activityS: Math.round(performance.now() - started) / 1000,
         stored,
       });
       return summary(row.valid, row.failureClass);

@@ -1,8 +1,11 @@
 /**
- * `archloop validate <file.py>` and `archloop train <file.py>`: one program through the
- * sandbox runner, printing (with --json) exactly the row values the activities store.
- * Exit status 0 whenever the program got a result, passed or a classified failure (the
- * printed status and failureClass say which); 1 only for errors of archloop itself.
+ * `archloop validate <file.py>…` and `archloop train <file.py>…`: programs through the warm
+ * sandbox pool, printing (with --json) exactly the row values the activities store. One
+ * file prints as it always did; several go to the pool at once and print one compact JSON
+ * object per line (JSON Lines, with the file first), in input order.
+ * Exit status 0 whenever every program got a result, passed or a classified failure (the
+ * printed status and failureClass say which); 1 when archloop itself failed (for several
+ * files, after the others have printed; that file's line then holds `error`).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -10,7 +13,7 @@ import { DatasetName, type RunConfig } from '../core/config';
 import type { ProgressEvent, SandboxKind } from '../core/sandbox';
 import { assertUnsafeAllowed, buildRequest, settingsFromEnv } from '../sandbox/request';
 import { trainingRow, validationRow, type TrainingRow, type ValidationRow } from '../sandbox/rows';
-import { runSandbox, type RunOptions } from '../sandbox/runner';
+import { closeSandboxPools, configureSandboxPool, onDemandSizing, runSandbox, type RunOptions } from '../sandbox/runner';
 import { loadRunConfig } from './config-file';
 
 export interface SandboxCliOptions {
@@ -52,6 +55,38 @@ export async function runFile(
   return outcome.kind === 'validate' ? validationRow(outcome) : trainingRow(outcome);
 }
 
+export type FileResult = { file: string; row: ValidationRow | TrainingRow } | { file: string; error: string };
+
+/**
+ * Runs every file through the pool at once; `onResult` gets them in input order, each as
+ * soon as it and all before it are done.
+ */
+export async function runFiles(
+  kind: SandboxKind,
+  files: string[],
+  options: SandboxCliOptions,
+  onResult: (result: FileResult) => void,
+  onProgress?: (file: string, event: ProgressEvent) => void,
+): Promise<FileResult[]> {
+  const settled: Array<FileResult | undefined> = files.map(() => undefined);
+  let printed = 0;
+  const flush = () => {
+    while (printed < files.length && settled[printed]) onResult(settled[printed++]!);
+  };
+  await Promise.all(
+    files.map(async (file, index) => {
+      const progress = onProgress ? (event: ProgressEvent) => onProgress(file, event) : undefined;
+      try {
+        settled[index] = { file, row: await runFile(kind, file, options, { onProgress: progress }) };
+      } catch (error) {
+        settled[index] = { file, error: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
+      }
+      flush();
+    }),
+  );
+  return settled as FileResult[];
+}
+
 export const UNSAFE_BANNER = 'UNSAFE: this program ran WITHOUT a sandbox; neither containment nor the accuracy is guaranteed';
 
 function describe(row: ValidationRow | TrainingRow): string {
@@ -86,19 +121,57 @@ const processIo: CliIo = { out: (text) => process.stdout.write(text), err: (text
 export function register(program: Command, io: CliIo = processIo): void {
   for (const kind of ['validate', 'train'] as const) {
     program
-      .command(`${kind} <file>`)
-      .description(kind === 'validate' ? 'check one generated program in the sandbox' : 'train one generated program for one epoch in the sandbox')
+      .command(`${kind} <files...>`)
+      .description(
+        kind === 'validate'
+          ? 'check generated programs in the sandbox (several: one JSON line each with --json)'
+          : 'train generated programs for one epoch in the sandbox (several: one JSON line each with --json)',
+      )
       .option('--dataset <name>', `dataset (${DatasetName.options.join(', ')})`, 'cifar10')
       .option('--dataset-path <dir>', 'where the dataset files are')
       .option('--preset <name>', 'config preset for the contract/training numbers', 'paper')
       .option('--config <file>', 'JSON overrides of the preset')
-      .option('--json', 'print the stored row values as JSON')
+      .option('--json', 'print the stored row values as JSON (one compact line per file when there are several)')
       .option('--unsafe-no-sandbox', 'run WITHOUT bubblewrap (rlimits and timeouts only; needs ARCHLOOP_ALLOW_UNSAFE=1)')
-      .action(async (file: string, options: SandboxCliOptions) => {
-        const onProgress = options.json ? undefined : (event: ProgressEvent) => io.err(progressLine(event));
-        const row = await runFile(kind, file, options, { onProgress });
-        if (options.json && row.sandboxMode === 'none') io.err(`${UNSAFE_BANNER}\n`);
-        io.out(options.json ? `${JSON.stringify(row, null, 2)}\n` : `${describe(row)}\n`);
+      .action(async (files: string[], options: SandboxCliOptions) => {
+        configureSandboxPool(onDemandSizing(kind === 'validate' ? files.length : 1));
+        try {
+          if (files.length === 1) await single(kind, files[0]!, options, io);
+          else await several(kind, files, options, io);
+        } finally {
+          await closeSandboxPools();
+        }
       });
+  }
+}
+
+async function single(kind: SandboxKind, file: string, options: SandboxCliOptions, io: CliIo): Promise<void> {
+  const onProgress = options.json ? undefined : (event: ProgressEvent) => io.err(progressLine(event));
+  const row = await runFile(kind, file, options, { onProgress });
+  if (options.json && row.sandboxMode === 'none') io.err(`${UNSAFE_BANNER}\n`);
+  io.out(options.json ? `${JSON.stringify(row, null, 2)}\n` : `${describe(row)}\n`);
+}
+
+async function several(kind: SandboxKind, files: string[], options: SandboxCliOptions, io: CliIo): Promise<void> {
+  let unsafe = false;
+  const onProgress = options.json ? undefined : (file: string, event: ProgressEvent) => io.err(`${file} ${progressLine(event)}`);
+  const results = await runFiles(
+    kind,
+    files,
+    options,
+    (result) => {
+      if ('row' in result && result.row.sandboxMode === 'none' && !unsafe) {
+        unsafe = true;
+        io.err(`${UNSAFE_BANNER}\n`);
+      }
+      if (options.json) io.out(`${JSON.stringify('row' in result ? { file: result.file, ...result.row } : result)}\n`);
+      else io.out(`== ${result.file}\n${'row' in result ? describe(result.row) : `error: ${result.error}`}\n`);
+    },
+    onProgress,
+  );
+  const failed = results.filter((result) => 'error' in result);
+  if (failed.length) {
+    io.err(`archloop: ${failed.length} of ${files.length} files could not be run (${failed.map((f) => f.file).join(', ')})\n`);
+    process.exitCode = 1;
   }
 }

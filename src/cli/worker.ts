@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { migrateUp } from '../db/migrate';
 import { databaseUrl } from '../env';
-import { runWorkers, type WorkerQueue } from '../workers/worker';
+// The Temporal worker (seconds to load) only when a worker runs: other commands start faster.
+import type { WorkerQueue } from '../workers/worker';
 
 export function register(program: Command): void {
   program
@@ -18,6 +19,7 @@ export function register(program: Command): void {
       if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
         throw new Error(`--concurrency must be a positive integer, got "${opts.concurrency}"`);
       }
+      const { runWorkers } = require('../workers/worker') as typeof import('../workers/worker');
       await runWorkers({ queue: opts.queue as WorkerQueue, concurrency }, (line) => console.log(line));
     });
 

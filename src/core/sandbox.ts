@@ -71,6 +71,8 @@ export const SandboxInfo = z.object({
   fsizeMb: z.number().int(),
   exitCode: z.number().int().nullable(),
   signal: z.string().nullable(),
+  /** How many candidates the zygote that forked this one's sandbox had been given before it (null: no zygote, unsafe mode). */
+  zygoteJobs: z.number().int().nonnegative().nullable().default(null),
 });
 
 export const SandboxLogs = z.object({

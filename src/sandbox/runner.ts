@@ -1,132 +1,81 @@
 /**
- * Runs `python -m archloop.runner <kind>`: writes the request on stdin, streams progress
- * events, enforces an outer timeout (the runner has its own; this one guards against the
- * runner itself hanging) and reads the result (interpret.ts: whatever a candidate makes
- * the runner print is that candidate's classified failure, never an infrastructure
- * error). The runner is spawned in its own process group (a timeout kills the group) and
- * dies with this process (it arms a parent-death signal against ARCHLOOP_PARENT_PID);
- * its sandbox dies with it (bwrap --die-with-parent).
+ * runSandbox: every sandbox job of this process — the worker's validate and train
+ * activities, `archloop validate|train` — goes through one warm pool (pool.ts): a
+ * `python -m archloop.runner serve` whose zygotes have imported torch and fork a fresh,
+ * nested sandbox per candidate. A worker sizes the pool from its concurrency and the
+ * machine (configureSandboxPool); otherwise it boots zygotes only for waiting jobs.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { PYTHON_SRC, pythonBin, stateDir } from '../env';
-import { ProgressEvent, type SandboxOutcome, type SandboxRequest } from '../core/sandbox';
-import { SandboxInfraError } from './errors';
-import { interpretRun } from './interpret';
-import { LineSplitter } from './lines';
-import { outerTimeoutS } from './request';
+import { machine, poolSizing, SandboxPool, sizingFromEnv, type PoolSizing, type RunOptions as PoolRunOptions } from './pool';
+import type { SandboxOutcome, SandboxRequest, SandboxSettings } from '../core/sandbox';
 
-export interface RunOptions {
-  onProgress?: (event: ProgressEvent) => void;
-  signal?: AbortSignal;
+export { runnerEnv } from './pool';
+
+export interface RunOptions extends PoolRunOptions {
+  /** Another interpreter (tests); such jobs get a pool of their own. */
   python?: string;
-  /** Overrides the outer timeout (seconds). */
-  timeoutS?: number;
-  /** Extra environment for the runner process (e.g. ARCHLOOP_DATASETS in tests). */
+  /** Extra environment for the runner (e.g. ARCHLOOP_DATASETS in tests); likewise its own pool. */
   env?: Record<string, string>;
 }
 
-/** The runner's stdout is bounded: a graph of 50k nodes is ~10 MB; anything far beyond is not a result. */
-const MAX_LINE_CHARS = 32 * 1024 * 1024;
-const MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
-/** Passed through to the runner when set: proxies, the allotted GPUs, the unsafe-mode consent. */
-const PASSED_ENV = ['ARCHLOOP_DATASETS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'CUDA_VISIBLE_DEVICES', 'ARCHLOOP_ALLOW_UNSAFE'];
+let configured: PoolSizing | undefined;
+const pools = new Map<string, SandboxPool>();
 
-/** The runner's environment: only what it needs (the sandboxed side gets even less). */
-export function runnerEnv(extra: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env, parentPid = process.pid): Record<string, string> {
-  const out: Record<string, string> = {
-    PATH: env.PATH ?? '/usr/bin:/bin',
-    PYTHONPATH: PYTHON_SRC,
-    ARCHLOOP_HOME: stateDir(),
-    ARCHLOOP_PARENT_PID: String(parentPid),
-    LANG: 'C.UTF-8',
-  };
-  for (const key of PASSED_ENV) {
-    const value = env[key];
-    if (value !== undefined) out[key] = value;
-  }
-  return { ...out, ...extra };
+/** The pool a process gets unless it says otherwise: zygotes only for waiting jobs, one per core at most. */
+export function onDemandSizing(concurrency = machine().cores): PoolSizing {
+  return poolSizing({ ...machine(), validateConcurrency: concurrency, trainConcurrency: 1, stock: false, reservedCores: 0 });
 }
 
-export async function runSandbox(request: SandboxRequest, options: RunOptions = {}): Promise<SandboxOutcome> {
-  const python = options.python ?? pythonBin();
-  if (!existsSync(python)) {
-    throw new SandboxInfraError(`Python runner not found at ${python} (run scripts/setup.sh or set ARCHLOOP_PYTHON)`);
-  }
-  const args = ['-m', 'archloop.runner', request.kind];
-  if (request.sandbox.mode === 'none') args.push('--unsafe-no-sandbox');
-  const child = spawn(python, args, {
-    cwd: PYTHON_SRC,
-    env: runnerEnv(options.env),
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true, // own process group: a timeout kills the runner and everything it started
+/**
+ * A worker's pool: zygotes kept booted, one core left to what runs beside it (the LLM
+ * server, training), sized from the activities it runs at once (0: it does not serve that queue).
+ */
+export function workerSizing(concurrency: { validate: number; train: number }): PoolSizing {
+  return poolSizing({
+    ...machine(),
+    validateConcurrency: Math.max(1, concurrency.validate),
+    trainConcurrency: Math.max(1, concurrency.train),
+    stock: true,
+    reservedCores: 1,
   });
-  const killGroup = () => {
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  };
-
-  const lines: string[] = [];
-  let overflow: string | undefined;
-  let outputChars = 0;
-  let stderrTail = '';
-  const splitter = new LineSplitter((line) => {
-    lines.push(line);
-    const progress = progressOf(line);
-    if (progress) options.onProgress?.(progress);
-  }, MAX_LINE_CHARS);
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    if (overflow) return;
-    outputChars += chunk.length;
-    try {
-      if (outputChars > MAX_OUTPUT_CHARS) throw new Error(`more than ${MAX_OUTPUT_CHARS} characters of output`);
-      splitter.push(chunk);
-    } catch (error) {
-      overflow = error instanceof Error ? error.message : String(error);
-      killGroup();
-    }
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderrTail = (stderrTail + chunk).slice(-8192);
-  });
-
-  const timeoutS = options.timeoutS ?? outerTimeoutS(request);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killGroup();
-  }, timeoutS * 1000);
-  const onAbort = () => killGroup();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal }));
-    child.stdin.on('error', () => undefined); // the runner may exit before reading everything
-    child.stdin.end(JSON.stringify(request));
-  }).finally(() => {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
-  });
-  if (!overflow) splitter.end();
-
-  if (options.signal?.aborted) throw new SandboxInfraError('sandbox run cancelled', true);
-  if (timedOut) throw new SandboxInfraError(`runner did not finish within ${timeoutS} s; killed`, true);
-  const verdict = interpretRun({ kind: request.kind, lines, exit, stderrTail, overflow });
-  if (verdict.type === 'infra') throw new SandboxInfraError(verdict.message, verdict.retryable);
-  return verdict.outcome;
 }
 
-/** Progress lines are short; a long line is the result, parsed once at the end. */
-function progressOf(line: string): ProgressEvent | undefined {
-  if (line.length > 4096) return undefined;
-  try {
-    const parsed = ProgressEvent.safeParse(JSON.parse(line));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
+/**
+ * Sizes this process's pool (before its first job): a worker passes its concurrency and
+ * keeps stock; the CLI passes its file count. ARCHLOOP_SANDBOX_JOBS overrides the counts.
+ */
+export function configureSandboxPool(sizing: PoolSizing): void {
+  configured = sizingFromEnv(sizing);
+}
+
+/**
+ * A worker's pool, sized from what it runs at once, with zygotes booted at start for the
+ * queues it serves (they hold no dataset, so no run config is needed).
+ */
+export function startWorkerPool(concurrency: { validate: number; train: number }, settings: SandboxSettings): void {
+  configureSandboxPool(workerSizing(concurrency));
+  if (settings.mode === 'none') return;
+  if (concurrency.validate > 0) sandboxPool().prewarm('validate', settings);
+  if (concurrency.train > 0) sandboxPool().prewarm('train', settings);
+}
+
+/** The pool for these options (one per interpreter and environment). */
+export function sandboxPool(options: Pick<RunOptions, 'python' | 'env'> = {}): SandboxPool {
+  const key = JSON.stringify([options.python ?? null, options.env ?? null]);
+  let pool = pools.get(key);
+  if (!pool) {
+    pool = new SandboxPool({ sizing: configured ?? sizingFromEnv(onDemandSizing()), python: options.python, env: options.env });
+    pools.set(key, pool);
   }
+  return pool;
+}
+
+export function runSandbox(request: SandboxRequest, options: RunOptions = {}): Promise<SandboxOutcome> {
+  return sandboxPool(options).run(request, options);
+}
+
+/** Ends every pool's server (and its zygotes). */
+export async function closeSandboxPools(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map((pool) => pool.close()));
 }

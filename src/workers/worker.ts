@@ -9,6 +9,7 @@ import { createActivities } from '../activities/index';
 import { migrateUp } from '../db/migrate';
 import { databaseUrl, temporalAddress, temporalNamespace } from '../env';
 import { settingsFromEnv } from '../sandbox/request';
+import { startWorkerPool } from '../sandbox/runner';
 
 export type WorkerQueue = QueueName | 'all';
 
@@ -63,6 +64,15 @@ export async function runWorkers(settings: WorkerSettings, log: (line: string) =
   }
   const applied = await migrateUp(databaseUrl());
   if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
+  // The warm sandbox pool (src/sandbox/pool.ts): sized from what this worker runs at once, booted now.
+  const queues = queuesOf(settings.queue);
+  startWorkerPool(
+    {
+      validate: queues.includes('control') ? (settings.concurrency ?? 8) : 0,
+      train: queues.includes('gpu') ? (settings.concurrency ?? 1) : 0,
+    },
+    settingsFromEnv(),
+  );
   const workers = await createWorkers(settings);
   log(
     `worker ready on ${workers.map((w) => w.options.taskQueue).join(' + ')} at ${temporalAddress()} ` +

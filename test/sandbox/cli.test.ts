@@ -56,6 +56,45 @@ test('every forged event channel ends as the candidate\'s classified failure', a
   }
 });
 
+test('several files: one compact JSON line each, in input order, file first; a file archloop cannot run is an error line', async () => {
+  const program = new Command().exitOverride();
+  const chunks: string[] = [];
+  const errors: string[] = [];
+  process.exitCode = undefined;
+  register(program, { out: (text) => chunks.push(text), err: (text) => errors.push(text) });
+  const files = [file('one.py', GOOD_NET), file('two.py', SHAPE_BUG), path.join(dir, 'missing.py'), file('three.py', GOOD_NET)];
+  await program.parseAsync(['node', 'archloop', 'validate', ...files, '--dataset', 'synthetic', '--preset', 'demo', '--config', config, '--json']);
+  const lines = chunks.join('').trimEnd().split('\n');
+  assert.equal(lines.length, 4);
+  const rows = lines.map((line) => JSON.parse(line));
+  assert.deepEqual(rows.map((row) => row.file), files);
+  assert.deepEqual(rows.map((row) => row.status ?? 'error'), ['valid', 'invalid', 'error', 'valid']);
+  assert.equal(rows[1].failureClass, 'shape');
+  assert.match(rows[2].error, /ENOENT/);
+  assert.deepEqual(Object.keys(rows[0]).slice(0, 2), ['file', 'status'], 'the file first, then the stored row values');
+  const { file: _file, ...stored } = rows[0];
+  assert.deepEqual(validationRow({ ...stored.validation, graph: stored.graphIr }), stored, 'exactly what a run would store');
+  assert.equal(process.exitCode, 1, 'a file that could not be run makes the exit status 1');
+  assert.match(errors.join(''), /1 of 4 files could not be run/);
+  process.exitCode = undefined;
+});
+
+test('several files to train: one JSON line each, in input order, trained one after another in one zygote', async () => {
+  const program = new Command().exitOverride();
+  const chunks: string[] = [];
+  process.exitCode = undefined;
+  register(program, { out: (text) => chunks.push(text), err: () => undefined });
+  const files = [file('train-one.py', GOOD_NET), file('train-two.py', GOOD_NET)];
+  await program.parseAsync(['node', 'archloop', 'train', ...files, '--dataset', 'synthetic', '--preset', 'demo', '--config', config, '--json']);
+  const rows = chunks.join('').trimEnd().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(rows.map((row) => row.file), files);
+  assert.deepEqual(rows.map((row) => row.status), ['trained', 'trained'], JSON.stringify(rows.map((row) => row.failureMessage)));
+  for (const row of rows) assert.ok(typeof row.accuracy === 'number' && row.sandboxMode === 'bwrap');
+  // the CLI's train pool runs one job at a time: the same zygote forked both
+  assert.deepEqual(rows.map((row) => row.training.sandbox.zygoteJobs).sort(), [0, 1]);
+  assert.equal(process.exitCode, undefined);
+});
+
 for (const kind of ['validate', 'train'] as const) {
   test(`bin/archloop ${kind} exits 0 with JSON when the program forges its result`, () => {
     const forged = file(`forged-cli-${kind}.py`, forging(['{"event":"result","result":{"ok":tru']));

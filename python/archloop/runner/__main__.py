@@ -1,10 +1,11 @@
-"""CLI: `python -m archloop.runner validate|train|dataset-spec`.
+"""CLI: `python -m archloop.runner validate|train|serve|dataset-spec`.
 
 validate/train read a JobRequest as JSON (stdin, or --request FILE; or build one from
 --code/--dataset) and write JSON lines on stdout: {"event":"progress",…}* then one
 {"event":"result","result":…}. An infrastructure problem (no bwrap, dataset missing)
 is {"event":"error","message":…} with exit code 3; a failing candidate is a result
 with exit code 0. --unsafe-no-sandbox also needs ARCHLOOP_ALLOW_UNSAFE=1 in the environment.
+`serve` runs many jobs through a pool of zygotes (serve.py).
 """
 from __future__ import annotations
 
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--no-download", action="store_true")
         sub.add_argument("--unsafe-no-sandbox", action="store_true",
                          help="run WITHOUT bubblewrap (rlimits and timeouts only; needs ARCHLOOP_ALLOW_UNSAFE=1): never on a shared machine")
+    from .serve import add_arguments
+    add_arguments(commands.add_parser("serve", help="run jobs from stdin through a pool of zygotes (workers, the CLI)"))
     spec = commands.add_parser("dataset-spec", help="print a dataset's spec (input shape, classes, mean/std)")
     spec.add_argument("--dataset", required=True, choices=["cifar10", "fashion-mnist", "synthetic"])
     spec.add_argument("--dataset-path")
@@ -110,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "dataset-spec":
         return dataset_spec(args)
+    if args.command == "serve":
+        from .serve import serve
+        return serve(args)
     return run_job(args, args.command)
 
 

@@ -1,4 +1,4 @@
-"""Graph IR of a model: torch.fx symbolic trace with ShapeProp shapes, else torch.jit.trace.
+"""Graph IR of a model: torch.fx symbolic trace with propagated shapes, else torch.jit.trace.
 
 The IR carries no names from the source (variable, attribute or class names of user
 modules are dropped) so that the structural hash depends on structure only. Op names
@@ -9,12 +9,13 @@ from __future__ import annotations
 import operator
 import re
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import torch
 import torch.fx
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
+from . import flops as flop_count
 from .protocol import GraphIR, GraphNode
 from .structural_hash import COMMUTATIVE  # noqa: F401  (re-exported for callers)
 
@@ -68,9 +69,36 @@ def module_attrs(module: torch.nn.Module) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if not callable(v)}
 
 
+@dataclass(frozen=True)
+class TensorMeta:
+    shape: list[int]
+    dtype: str
+
+
+SHAPE = "archloop_shape"  # node.meta key: a TensorMeta, TUPLE for a tuple holding tensors, absent otherwise
+TUPLE = "tuple"
+
+
+class Shapes(torch.fx.Interpreter):
+    """Runs the traced graph on the example and records each node's output shape, as
+    torch.fx's ShapeProp does, without what ShapeProp imports on first use (sympy, the
+    fake-tensor machinery: ~1 s of CPU in every fresh interpreter)."""
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta[SHAPE] = TensorMeta(list(result.shape), str(result.dtype).replace("torch.", ""))
+        else:
+            found: list[torch.Tensor] = []
+            torch.fx.node.map_aggregate(result, lambda v: found.append(v) if isinstance(v, torch.Tensor) else None)
+            if found:
+                n.meta[SHAPE] = TUPLE
+        return result
+
+
 def _meta_shape(meta: Any) -> tuple[list[int] | None, str | None]:
-    if isinstance(meta, TensorMetadata):
-        return list(meta.shape), str(meta.dtype).replace("torch.", "")
+    if isinstance(meta, TensorMeta):
+        return list(meta.shape), meta.dtype
     return None, None
 
 
@@ -100,13 +128,26 @@ def _constants(node: torch.fx.Node) -> dict[str, Any]:
     return consts
 
 
-def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> GraphIR:
+def _fx_flops(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int:
+    def shape(arg: Any) -> list[int] | None:
+        meta = arg.meta.get(SHAPE) if isinstance(arg, torch.fx.Node) else None
+        return list(meta.shape) if isinstance(meta, TensorMeta) else None
+
+    module = gm.get_submodule(node.target) if node.op == "call_module" else None
+    function = node.target if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
+    return flop_count.fx_node(module, None if module is not None else function, [shape(a) for a in node.args],
+                              shape(node))
+
+
+def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Optional[int]]:
+    """The IR and the forward FLOPs of the whole batch (None when an op's count is unknown)."""
     gm = torch.fx.symbolic_trace(model)
-    ShapeProp(gm).propagate(example)
+    Shapes(gm).run(example)
     index: dict[torch.fx.Node, int] = {}  # tensor-valued nodes -> position in the IR
     forward: dict[torch.fx.Node, int] = {}  # identity ops forward to their input
     nodes: list[GraphNode] = []
     output: list[int] = []
+    flops: Optional[int] = 0
 
     def refs(node: torch.fx.Node) -> list[int]:
         found: list[int] = []
@@ -117,20 +158,25 @@ def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> GraphIR:
         if node.op == "output":
             output = refs(node)
             continue
-        meta = node.meta.get("tensor_meta")
+        meta = node.meta.get(SHAPE)
         if node.op == "placeholder":
             shape, dtype = _meta_shape(meta)
             index[node] = len(nodes)
             nodes.append(GraphNode(op="input", target="input", shape=shape, dtype=dtype))
             continue
+        if flops is not None and node.op in ("call_module", "call_function", "call_method"):
+            try:
+                flops += _fx_flops(gm, node)
+            except Exception:  # flop_count.Unknown, or an op shaped unlike its usual signature
+                flops = None
         op, attrs = _fx_target(gm, node)
         inputs = refs(node)
         if op in IDENTITY_OPS and len(inputs) == 1:
             forward[node] = inputs[0]
             continue
-        if isinstance(meta, TensorMetadata):
+        if isinstance(meta, TensorMeta):
             shape, dtype = _meta_shape(meta)
-        elif isinstance(meta, (tuple, list)):  # tuple-valued op (e.g. attention): no single shape
+        elif meta == TUPLE:  # tuple-valued op (e.g. attention): no single shape
             shape, dtype = None, None
         else:
             continue  # non-tensor value (x.size(0), shape arithmetic): not structure
@@ -138,7 +184,7 @@ def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> GraphIR:
             attrs = {**attrs, **_constants(node)}
         index[node] = len(nodes)
         nodes.append(GraphNode(op=node.op, target=op, attrs=attrs, inputs=inputs, shape=shape, dtype=dtype))
-    return GraphIR(method="fx", nodes=nodes, output=output)
+    return GraphIR(method="fx", nodes=nodes, output=output), flops
 
 
 def _jit_shape(value: torch._C.Value) -> tuple[list[int] | None, str | None]:
@@ -150,14 +196,33 @@ def _jit_shape(value: torch._C.Value) -> tuple[list[int] | None, str | None]:
     return None, None
 
 
-def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> GraphIR:
+def _jit_flops(node: torch._C.Node, attributes: dict[str, Any]) -> int:
+    """attributes: the module objects and parameters behind prim::GetAttr values (the
+    traced types of parameters carry no sizes)."""
+    def shape(value: torch._C.Value) -> list[int] | None:
+        found = attributes.get(value.debugName())
+        if isinstance(found, torch.Tensor):
+            return list(found.shape)
+        return _jit_shape(value)[0] if isinstance(value.type(), torch._C.TensorType) else None
+
+    values = list(node.inputs())
+    shapes = [shape(v) for v in values]
+    constants = {i: v.toIValue() for i, v in enumerate(values) if v.node().kind() == "prim::Constant"}
+    outputs = list(node.outputs())
+    return flop_count.jit_node(node.kind(), shapes, constants, _jit_shape(outputs[0])[0] if outputs else None)
+
+
+def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Optional[int]]:
+    """The IR and the forward FLOPs of the whole batch (None when an op's count is unknown)."""
     with warnings.catch_warnings():  # jit.trace is deprecated upstream; it is only the fallback here
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, (example,), check_trace=False, strict=False)
     graph = traced.inlined_graph
     index: dict[str, int] = {}
     nodes: list[GraphNode] = []
+    flops: Optional[int] = 0
     inputs = list(graph.inputs())
+    attributes: dict[str, Any] = {inputs[0].debugName(): model}
     for value in inputs[1:]:  # inputs[0] is the module itself
         shape, dtype = _jit_shape(value)
         index[value.debugName()] = len(nodes)
@@ -165,6 +230,10 @@ def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> GraphIR:
     for node in graph.nodes():
         kind = node.kind()
         outputs = list(node.outputs())
+        if kind == "prim::GetAttr" and outputs:
+            owner = attributes.get(next(node.inputs()).debugName())
+            if owner is not None:
+                attributes[outputs[0].debugName()] = getattr(owner, node.s("name"), None)
         if kind == "prim::GetAttr" and outputs and isinstance(outputs[0].type(), torch._C.TensorType):
             shape, dtype = _jit_shape(outputs[0])
             index[outputs[0].debugName()] = len(nodes)
@@ -172,6 +241,11 @@ def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> GraphIR:
             continue
         if not kind.startswith("aten::"):
             continue
+        if flops is not None:
+            try:
+                flops += _jit_flops(node, attributes)
+            except Exception:  # flop_count.Unknown, or an op shaped unlike its usual signature
+                flops = None
         refs = [index[v.debugName()] for v in node.inputs() if v.debugName() in index]
         consts = {}
         for i, v in enumerate(node.inputs()):
@@ -192,14 +266,17 @@ def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> GraphIR:
     if not output:  # tuple outputs are packed by prim::TupleConstruct
         for v in graph.outputs():
             output += [index[i.debugName()] for i in v.node().inputs() if i.debugName() in index]
-    return GraphIR(method="jit", nodes=nodes, output=output)
+    return GraphIR(method="jit", nodes=nodes, output=output), flops
 
 
-def build(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, list[str]]:
-    """The IR and any warnings (why fx was not usable). Traced in eval mode without grad."""
+def build(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, list[str], Optional[int]]:
+    """The IR, any warnings (why fx was not usable) and the batch's forward FLOPs (None:
+    unknown from the graph). Traced in eval mode without grad."""
     with torch.no_grad():
         try:
-            return fx_graph(model, example), []
+            graph, flops = fx_graph(model, example)
+            return graph, [], flops
         except Exception as error:  # data-dependent control flow, unsupported ops…
             reason = f"torch.fx trace failed ({type(error).__name__}: {str(error)[:300]}); used torch.jit.trace"
-        return jit_graph(model, example), [reason]
+        graph, flops = jit_graph(model, example)
+        return graph, [reason], flops

@@ -1,5 +1,9 @@
-"""The process inside the sandbox: limits itself, reads one InnerRequest on stdin, runs
-validate or train, and writes JSON-line events to the events fd.
+"""The candidate's process: reads one InnerRequest on stdin, runs validate or train, and
+writes JSON-line events to the events fd.
+
+In a sandbox it is a child of the zygote (zygote.py), forked with torch already imported
+and confined before it reads its request. Without bubblewrap (unsafe mode) it is started
+on its own: `python -m archloop.runner.inner`, which limits itself, then imports torch.
 
 Everything after the candidate is imported is untrusted: the launcher treats what comes
 out of this process as data to validate, never as truth it cannot check.
@@ -12,9 +16,11 @@ import os
 import resource
 import sys
 import time
+from typing import NoReturn
 
 LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
           "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE, "core": resource.RLIMIT_CORE}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def apply_limits(spec: str) -> None:
@@ -47,6 +53,36 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def use_threads(threads: int) -> None:
+    import torch
+
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def run_request(events: Events) -> NoReturn:
+    """Reads the request and runs it: the candidate's code runs from here on."""
+    import torch
+
+    from . import audit, train, validate
+    from .protocol import InnerRequest
+
+    request = InnerRequest.model_validate_json(sys.stdin.buffer.read())
+    if request.training.device != "cpu" and request.kind == "train" and torch.cuda.is_available():
+        torch.zeros(1, device="cuda")  # initialise CUDA before the audit hook is armed
+    armed = {"on": False}
+    if request.audit_hook:
+        audit.install((request.job_dir, "/dev/null", "/dev/shm"), lambda: armed["on"])
+    armed["on"] = True
+    pipeline = validate.run if request.kind == "validate" else train.run
+    result = pipeline(request, events.progress)
+    armed["on"] = False
+    events.write({"event": "result", "result": json.loads(result.to_json())})
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: candidate objects may misbehave in __del__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="archloop.runner.inner")
     parser.add_argument("--events-fd", type=int, required=True)
@@ -59,26 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     events = Events(args.events_fd)
     events.progress("start")
 
-    import torch  # after the limits: the import itself runs confined
+    import torch  # noqa: F401  (after the limits: the import itself runs confined)
 
-    from . import audit, train, validate
-    from .protocol import InnerRequest
+    from . import audit, train, validate  # noqa: F401
 
-    torch.set_num_threads(args.threads)
-    request = InnerRequest.model_validate_json(sys.stdin.buffer.read())
-    if request.training.device != "cpu" and request.kind == "train" and torch.cuda.is_available():
-        torch.zeros(1, device="cuda")  # initialise CUDA before the audit hook is armed
+    use_threads(args.threads)
     events.progress("ready")
-    armed = {"on": False}
-    if request.audit_hook:
-        audit.install((request.job_dir, "/dev/null", "/dev/shm"), lambda: armed["on"])
-    armed["on"] = True
-    pipeline = validate.run if request.kind == "validate" else train.run
-    result = pipeline(request, events.progress)
-    armed["on"] = False
-    events.write({"event": "result", "result": json.loads(result.to_json())})
-    sys.stdout.flush()
-    os._exit(0)  # skip interpreter teardown: candidate objects may misbehave in __del__
+    run_request(events)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """One job on the trusted side: static checks, dataset, sandbox, and the final result.
 
 Flow: syntax + contract (ast, no sandbox needed) -> dataset cache -> the job's data view
-(train: test images in a secret order) -> a sandbox slot (root: its own uid) -> sandboxed
-inner process -> result assembled here from untrusted events: limits re-checked, the
-structural hash computed from the returned IR, and accuracy from the returned predictions
-against test labels that never entered the sandbox. Whatever the candidate writes, the
-result is a valid outcome; only a broken machine raises InfrastructureError.
+(train: test images in a secret order) -> a zygote for this job's plan (from the pool, or
+booted for this job alone) -> the candidate in a fresh sandbox forked by it -> result
+assembled here from untrusted events: limits re-checked, the structural hash computed from
+the returned IR, and accuracy from the returned predictions against test labels that never
+entered the sandbox. Whatever the candidate writes, the result is a valid outcome; only a
+broken machine raises InfrastructureError.
 """
 from __future__ import annotations
 
@@ -15,24 +16,26 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
-from . import RUNNER_VERSION, contract, lifeline, untrusted, verify
+from . import RUNNER_VERSION, contract, lifeline, untrusted, verify, warm
 from .datasets import cache, registry
 from .failures import CandidateFailure, FailureClass
 from .protocol import (DatasetInfo, DatasetSpec, Failure, InnerRequest, InnerResult, JobRequest, Logs, SandboxInfo,
-                       TrainOutcome, ValidateOutcome)
+                       SandboxSection, TrainOutcome, ValidateOutcome)
 from .sandbox import gpu as gpus
-from .sandbox import jobdata, seccomp, supervise
+from .sandbox import jobdata, supervise
 from .sandbox import layout as sandbox_layout
 from .sandbox.identity import Identity, SandboxUnavailable, Slot, SlotsBusy, acquire_slot, identity_for
 from .structural_hash import structural_hash
 
 MAX_GRAPH_NODES = 50_000
+BOOT_TIMEOUT_S = 300.0  # a zygote's start (torch import) under heavy load
 Emit = Callable[[dict], None]
 
 
@@ -103,16 +106,54 @@ class ProgressThrottle:
         return True
 
 
-def _signal_name(returncode: Optional[int], bwrap: bool) -> Optional[str]:
-    if returncode is None:
-        return None
-    number = -returncode if returncode < 0 else (returncode - 128 if bwrap and returncode > 128 else None)
-    if not number:
+def gpu_view(kind: str, device: str, env: dict[str, str]) -> tuple[Optional[sandbox_layout.GpuView], list[str]]:
+    """The allotted GPUs (CUDA_VISIBLE_DEVICES) for a train job that may use CUDA, and warnings."""
+    if kind != "train" or device == "cpu":
+        return None, []
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    allotment = gpus.allot(visible, gpus.installed())
+    nodes = gpus.device_nodes(allotment)
+    if not any(node[len("/dev/nvidia"):].isdigit() for node in nodes):
+        return None, []
+    binds, links = gpus.sys_paths(allotment)
+    variables = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    if visible is not None:
+        variables["CUDA_VISIBLE_DEVICES"] = visible
+    view = sandbox_layout.GpuView(nodes=tuple(nodes), sys_binds=tuple(binds), sys_links=tuple(sorted(links.items())),
+                                  env=tuple(sorted(variables.items())))
+    return view, list(allotment.warnings)
+
+
+def plan_for(kind: str, box: SandboxSection, gpu: Optional[sandbox_layout.GpuView]) -> warm.Plan:
+    """The zygote plan of a job (what fixes its zygote's sandbox; no dataset)."""
+    return warm.Plan(kind=kind, gpu=gpu, extra_ro_binds=tuple(box.extra_ro_binds))
+
+
+def job_identity(box: SandboxSection) -> tuple[Optional[Slot], Optional[Identity]]:
+    """Root workers: a slot of its own for this job (its uid), held until the job ends."""
+    if os.geteuid() != 0:
+        return None, None
+    try:
+        slot = acquire_slot(box.slots, box.slot_wait_s)
+    except SlotsBusy as error:
+        raise InfrastructureError(str(error), retryable=True) from error
+    except OSError as error:
+        raise InfrastructureError(str(error)) from error
+    try:
+        return slot, identity_for(box.user, slot)
+    except SandboxUnavailable as error:
+        slot.release()
+        raise InfrastructureError(str(error)) from error
+
+
+def _signal_name(returncode: Optional[int]) -> Optional[str]:
+    """The signal behind an exit code of 128 + n (how bwrap and the zygote report a killed child)."""
+    if returncode is None or returncode <= 128:
         return None
     try:
-        return signal.Signals(number).name
+        return signal.Signals(returncode - 128).name
     except ValueError:
-        return f"SIG{number}"
+        return f"SIG{returncode - 128}"
 
 
 def classify_exit(outcome: supervise.Outcome, sig: Optional[str], limit_s: float) -> Failure:
@@ -179,6 +220,7 @@ class Job:
                 "(install the bubblewrap package, or pass --unsafe-no-sandbox on a throwaway machine)"
             )
         self.started = time.perf_counter()
+        self.active = None  # the running job's channel to its zygote (kill() stops it)
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = [UNSAFE_WARNING] if self.mode == "none" else []
 
@@ -234,7 +276,8 @@ class Job:
 
     # ---- running --------------------------------------------------------------------
 
-    def run(self):
+    def run(self, pool: Optional[warm.Pool] = None, cancel: Optional[threading.Event] = None):
+        """pool: zygotes started ahead (the server); without one, a zygote is booted for this job."""
         empty_logs = Logs(stdout="", stderr="", truncated_bytes=0)
         try:
             contract.check_source(self.request.code)
@@ -245,116 +288,142 @@ class Job:
         try:
             data_dir = registry.prepare(self.request.dataset)
             spec = cache.read_spec(data_dir)
-            data = jobdata.prepare(self.request.kind, data_dir)
+            data = jobdata.prepare(self.request.kind, data_dir, self.request.contract.validate_batch_size)
         except Exception as error:
             raise InfrastructureError(f"dataset {self.request.dataset.name}: {error}") from error
         self.timings["datasetS"] = round(time.perf_counter() - prepared, 4)
         try:
-            return self._sandboxed(spec, data_dir, data)
+            if self.mode == "none":
+                return self._unsafe(spec, data_dir, data)
+            return self._sandboxed(spec, data_dir, data, pool, cancel)
         finally:
             data.close()
 
-    def _gpu_view(self) -> Optional[sandbox_layout.GpuView]:
-        """The allotted GPUs (CUDA_VISIBLE_DEVICES), for a train job that may use CUDA."""
-        training = self.request.training
-        if self.request.kind != "train" or training.device == "cpu":
-            return None
-        visible = self.env.get("CUDA_VISIBLE_DEVICES")
-        allotment = gpus.allot(visible, gpus.installed())
-        nodes = gpus.device_nodes(allotment)
-        if not any(node[len("/dev/nvidia"):].isdigit() for node in nodes):
-            return None
-        self.warnings += list(allotment.warnings)
-        binds, links = gpus.sys_paths(allotment)
-        env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-        if visible is not None:
-            env["CUDA_VISIBLE_DEVICES"] = visible
-        return sandbox_layout.GpuView(nodes=tuple(nodes), sys_binds=tuple(binds), sys_links=tuple(sorted(links.items())),
-                                      env=tuple(sorted(env.items())))
+    def kill(self) -> None:
+        """Stops the candidate now (its job then ends as killed); a no-op before it started."""
+        active = self.active
+        if active is not None:
+            active.kill()
 
-    def _sandboxed(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData):
-        request, box = self.request, self.request.sandbox
-        gpu_view = self._gpu_view()
-        limits = limits_for(request, gpu_view is not None)
-        threads = request.training.threads
-        package_dir = Path(__file__).resolve().parent.parent
+    def _settings(self, limits: dict) -> warm.JobSettings:
+        box = self.request.sandbox
+        return warm.JobSettings(limits=",".join(f"{k}={v}" for k, v in limits.items()), threads=self.request.training.threads,
+                                job_bytes=box.job_dir_mb * 2**20, tmp_bytes=box.tmp_mb * 2**20, shm_bytes=box.shm_mb * 2**20)
+
+    def _sandboxed(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData, pool: Optional[warm.Pool],
+                   cancel: Optional[threading.Event]):
+        request = self.request
+        gpu, warnings = gpu_view(request.kind, request.training.device, self.env)
+        self.warnings += warnings
+        limits = limits_for(request, gpu is not None)
         wall = wall_limit(request)
-        read_fd, write_fd = os.pipe()
-        limit_arg = ",".join(f"{k}={v}" for k, v in limits.items())
-        inner_cmd = [os.path.normpath(sys.executable), "-s", "-B", "-m", "archloop.runner.inner", "--events-fd", str(write_fd),
-                     "--limits", limit_arg, "--threads", str(threads)]
-        host_job: Optional[str] = None
-        slot: Optional[Slot] = None
-        seccomp_fd: Optional[int] = None
-        identity: Optional[Identity] = None
-        handed_over = False  # supervise.run owns (and closes) the pipe from the moment it is called
+        plan = plan_for(request.kind, request.sandbox, gpu)
+        waiting = time.perf_counter()
         try:
-            if self.mode == "bwrap":
-                try:
-                    program = seccomp.for_machine()
-                    slot = acquire_slot(box.slots, box.slot_wait_s) if os.geteuid() == 0 else None
-                    identity = identity_for(box.user, slot)
-                except SlotsBusy as error:
-                    raise InfrastructureError(str(error), retryable=True) from error
-                except (SandboxUnavailable, seccomp.UnsupportedArch, OSError) as error:
-                    raise InfrastructureError(str(error)) from error
-                seccomp_fd = os.memfd_create("archloop-seccomp", os.MFD_CLOEXEC)
-                os.write(seccomp_fd, program)
-                os.lseek(seccomp_fd, 0, os.SEEK_SET)
-                job_dir, inner_data_dir = sandbox_layout.JOB_DIR, sandbox_layout.DATA_DIR
-                env = _python_env(threads, job_dir, sandbox_layout.PACKAGE_ROOT)
-                layout = sandbox_layout.Layout(
-                    interpreter=sandbox_layout.interpreter(), system_dirs=sandbox_layout.system_dirs(),
-                    package_dir=str(package_dir), data_binds=data.binds, data_fds=data.memfds, identity=identity,
-                    seccomp_fd=seccomp_fd, job_dir_bytes=box.job_dir_mb * 2**20, tmp_bytes=box.tmp_mb * 2**20,
-                    shm_bytes=box.shm_mb * 2**20, env=env, gpu=gpu_view, extra_ro_binds=tuple(box.extra_ro_binds))
-                argv, spawn_env = sandbox_layout.bwrap_args(layout, inner_cmd), {}
-                extra_fds = (seccomp_fd, *data.memfds.values())
-            else:
-                host_job = tempfile.mkdtemp(prefix="archloop-job-")
-                os.chmod(host_job, 0o700)
-                inner_data_dir = str(jobdata.materialize(data, Path(host_job) / "data"))
-                job_dir = host_job
-                argv = inner_cmd
-                spawn_env = _python_env(threads, job_dir, str(package_dir.parent))
-                spawn_env.update(dict(gpu_view.env) if gpu_view else {})
-                extra_fds = ()
-                lifeline.become_subreaper()
-            inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=inner_data_dir,
-                                         contract=request.contract, training=request.training,
-                                         audit_hook=box.audit_hook, job_dir=job_dir)
-            handed_over = True
-            outcome, seen_start = self._supervise(argv, spawn_env, inner_request, read_fd, write_fd, wall, extra_fds)
+            zygote = pool.acquire(plan, cancel) if pool is not None else _booted(plan)
+        except warm.ZygoteError as error:
+            raise InfrastructureError(str(error), retryable=error.retryable) from error
+        try:
+            slot, identity = job_identity(request.sandbox)
+        except InfrastructureError:
+            pool.release(zygote) if pool is not None else zygote.close()
+            raise
+        self.timings["sandboxWaitS"] = round(time.perf_counter() - waiting, 4)
+        if zygote.startup_s is not None:
+            self.timings["zygoteStartupS"] = round(zygote.startup_s, 4)
+        ours, theirs = supervise.pipes()
+        inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=sandbox_layout.DATA_DIR,
+                                     contract=request.contract, training=request.training, audit_hook=request.sandbox.audit_hook,
+                                     job_dir=sandbox_layout.JOB_DIR)
+        handed = time.perf_counter()
+
+        handed_to = {}
+
+        def started(channel) -> None:
+            self.active = handed_to["channel"] = channel
+
+        try:
+            outcome, seen_start = self._supervise(lambda on_line: zygote.run(
+                self._settings(limits), identity, ours, theirs, data.descriptors(), inner_request.to_json().encode(), wall,
+                request.sandbox.log_tail_bytes, request.sandbox.output_limit_bytes, on_line, started), handed)
+        except warm.ZygoteError as error:
+            raise InfrastructureError(str(error), retryable=error.retryable) from error
         finally:
-            if not handed_over:
-                os.close(read_fd)
-                os.close(write_fd)
-            if seccomp_fd is not None:
-                os.close(seccomp_fd)
+            self.active = None
             if slot is not None:
                 slot.release()
-            if host_job:
-                shutil.rmtree(host_job, ignore_errors=True)
-        self.timings["sandboxS"] = outcome.wall_s
-        sig = _signal_name(outcome.returncode, self.mode == "bwrap")
-        if self.mode == "bwrap" and not seen_start and not outcome.timed_out:
-            raise InfrastructureError(f"the sandbox did not start (bwrap exit {outcome.returncode}): {outcome.stderr.text()[-2000:]}")
-        inner, failure = interpret(outcome, sig, wall)
-        info = SandboxInfo(mode=self.mode, uid=identity.uid if identity else os.getuid(),
-                           slot=identity.slot if identity else None, seccomp=self.mode == "bwrap", wall_limit_s=wall,
+            if pool is not None:
+                pool.release(zygote, time.perf_counter() - handed)
+            else:
+                zygote.close()
+        if not seen_start and not outcome.timed_out:
+            if not zygote.healthy and outcome.returncode == 128 + signal.SIGKILL:
+                raise InfrastructureError(f"the zygote died during the job: {zygote.stderr_tail()}", retryable=True)
+            raise InfrastructureError(f"the sandbox did not start (exit {outcome.returncode}): "
+                                      f"{outcome.stderr.text()[-2000:]} {zygote.stderr_tail()}")
+        uid = identity.uid if identity else os.getuid()
+        info = self._info(limits, wall, outcome, uid, identity.slot if identity else None, gpu, seccomp_on=True)
+        info.zygote_jobs = handed_to["channel"].number - 1 if "channel" in handed_to else None
+        return self._result(spec, data_dir, data, outcome, info, wall)
+
+    def _unsafe(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData):
+        """No bubblewrap (ARCHLOOP_SANDBOX=none + ARCHLOOP_ALLOW_UNSAFE=1): a process of our
+        own with rlimits and the wall clock; every descendant is swept when it ends."""
+        request = self.request
+        gpu, warnings = gpu_view(request.kind, request.training.device, self.env)
+        self.warnings += warnings
+        limits = limits_for(request, gpu is not None)
+        wall = wall_limit(request)
+        host_job = tempfile.mkdtemp(prefix="archloop-job-")
+        try:
+            os.chmod(host_job, 0o700)
+            inner_data_dir = str(jobdata.materialize(data, Path(host_job) / "data"))
+            ours, theirs = supervise.pipes()
+            inner_cmd = [os.path.normpath(sys.executable), "-s", "-B", "-m", "archloop.runner.inner", "--events-fd",
+                         str(theirs.events), "--limits", ",".join(f"{k}={v}" for k, v in limits.items()),
+                         "--threads", str(request.training.threads)]
+            env = _python_env(request.training.threads, host_job, str(Path(__file__).resolve().parent.parent.parent))
+            env.update(dict(gpu.env) if gpu else {})
+            lifeline.become_subreaper()
+            inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=inner_data_dir,
+                                         contract=request.contract, training=request.training,
+                                         audit_hook=request.sandbox.audit_hook, job_dir=host_job)
+            spawned = supervise.Spawned(inner_cmd, env, theirs, theirs.events)
+            supervise.close(theirs)
+            try:
+                outcome, _ = self._supervise(lambda on_line: supervise.supervise(
+                    spawned, ours, inner_request.to_json().encode(), wall, request.sandbox.log_tail_bytes,
+                    request.sandbox.output_limit_bytes, on_line), time.perf_counter())
+            finally:
+                spawned.close()
+        finally:
+            shutil.rmtree(host_job, ignore_errors=True)
+        info = self._info(limits, wall, outcome, os.getuid(), None, gpu, seccomp_on=False)
+        return self._result(spec, data_dir, data, outcome, info, wall)
+
+    def _info(self, limits: dict, wall: float, outcome: supervise.Outcome, uid: int, slot: Optional[int],
+              gpu_view: Optional[sandbox_layout.GpuView], seccomp_on: bool) -> SandboxInfo:
+        box = self.request.sandbox
+        return SandboxInfo(mode=self.mode, uid=uid, slot=slot, seccomp=seccomp_on, wall_limit_s=wall,
                            address_space_mb=None if limits["as"] == "inf" else int(limits["as"]) // (1024 * 1024),
                            cpu_s=int(limits["cpu"]), nproc=int(limits["nproc"]), nofile=int(limits["nofile"]),
                            fsize_mb=box.fsize_mb, gpus=list(gpu_view.nodes) if gpu_view else [],
-                           exit_code=outcome.returncode, signal=sig)
+                           exit_code=outcome.returncode, signal=_signal_name(outcome.returncode))
+
+    def _result(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData, outcome: supervise.Outcome,
+                info: SandboxInfo, wall: float):
+        self.timings["sandboxS"] = outcome.wall_s
+        inner, failure = interpret(outcome, info.signal, wall)
         logs = Logs(stdout=outcome.stdout.text(), stderr=outcome.stderr.text(),
                     truncated_bytes=outcome.stdout.dropped + outcome.stderr.dropped)
         labels = (lambda: jobdata.labels_in_job_order(data_dir, data.order)) if data.order is not None else None
         return self.finish(spec, failure, inner, info, logs, labels)
 
-    def _supervise(self, argv, spawn_env, inner_request, read_fd, write_fd, wall, extra_fds):
+    def _supervise(self, run: Callable[[Callable[[bytes], None]], supervise.Outcome], handed: float):
+        """Runs `run(on_line)`, forwarding the job's valid progress events (throttled) and
+        timing its start-up (handed over to `ready`)."""
         throttle = ProgressThrottle()
         seen = {"start": False}
-        spawned = time.perf_counter()
 
         def on_line(line: bytes) -> None:  # untrusted: must never raise
             payload = untrusted.parse_line(line)
@@ -363,11 +432,17 @@ class Job:
                 return
             seen["start"] = True
             if event.stage == "ready" and "startupS" not in self.timings:
-                self.timings["startupS"] = round(time.perf_counter() - spawned, 4)
+                self.timings["startupS"] = round(time.perf_counter() - handed, 4)
             if throttle.allow(event.stage, time.monotonic()):
                 self.emit(event.model_dump(by_alias=True, exclude_none=True))
 
-        outcome = supervise.run(argv, inner_request.to_json().encode(), write_fd, read_fd, wall, self.request.sandbox.log_tail_bytes,
-                                self.request.sandbox.output_limit_bytes, on_line, env=spawn_env, extra_fds=extra_fds,
-                                sweep=self.mode == "none")
+        outcome = run(on_line)
         return outcome, seen["start"]
+
+
+def _booted(plan: warm.Plan) -> warm.Zygote:
+    """A zygote of its own for a job run without a pool (the one-shot CLI)."""
+    zygote = warm.Zygote(plan, warm.package_dir())
+    zygote.wait_ready(BOOT_TIMEOUT_S)
+    zygote.active = 1
+    return zygote

@@ -242,6 +242,9 @@ class SandboxInfo(Wire):
     gpus: list[str] = Field(default_factory=list)  # device nodes bound into the sandbox
     exit_code: Optional[int]
     signal: Optional[str]
+    # How many candidates the zygote that forked this one's sandbox had run before (0: a
+    # zygote booted for it); None without a zygote (unsafe mode).
+    zygote_jobs: Optional[int] = None
 
 
 class Logs(Wire):

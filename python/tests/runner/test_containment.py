@@ -1,10 +1,13 @@
-"""The sandbox's walls, probed directly in both modes it runs in: as root (bwrap, then a
-dropped per-slot uid) and as an ordinary user (bwrap in an unprivileged user namespace).
+"""The sandbox's walls, probed directly in both modes it runs in: as root (bwrap, a zygote
+that puts each candidate on a per-slot uid) and as an ordinary user (bwrap in an
+unprivileged user namespace, the candidate without capabilities).
 
-The probe is a plain script run by Debian's python3 inside the very layout the runner
-builds (sandbox/layout.py, with the seccomp filter), so the non-root mode is tested even
-though the venv's interpreter lives under /root, which other users cannot enter. The
-runner's own end-to-end runs are in test_sandbox.py.
+The probe is a plain script that a zygote (zygote.py --probe) runs as its candidate, in
+the nested sandbox it builds for every candidate (nest.py), inside the very outer layout
+the runner builds (sandbox/layout.py, with the zygote's seccomp filter). Debian's python3
+runs it, so the non-root mode is tested even though the venv's interpreter lives under
+/root, which other users cannot enter. The runner's own end-to-end runs are in
+test_sandbox.py.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from archloop.runner import warm
 from archloop.runner.sandbox import layout, seccomp
 from archloop.runner.sandbox.identity import Identity
 
@@ -33,7 +37,7 @@ MASKED = "/usr/lib/python3.11/xmlrpc"  # stands in for the base installation's s
 
 PROBE = r'''
 import ctypes, errno, json, os, socket, sys, threading
-MASKED = sys.argv[2]
+MASKED, PORT = "@MASKED@", int("@PORT@")
 libc = ctypes.CDLL(None, use_errno=True)
 out = {}
 
@@ -49,8 +53,17 @@ out["clone3"] = "ok" if libc.syscall(435, None, 0) >= 0 else errno.errorcode[cty
 out["clone_newuser"] = "ok" if libc.syscall(56, 0x10000000 | 17, None, None, None, None) >= 0 else errno.errorcode[ctypes.get_errno()]
 out["mount"] = call("mount", b"none", b"/job", b"tmpfs", 0, None)
 out["ptrace"] = "ok" if libc.ptrace(16, 1, None, None) == 0 else errno.errorcode[ctypes.get_errno()]
-out["cap_eff"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
+status = dict(l.split(":", 1) for l in open("/proc/self/status"))
+out["cap_eff"], out["cap_bnd"] = status["CapEff"].strip(), status["CapBnd"].strip()
+out["no_new_privs"], out["seccomp"] = status["NoNewPrivs"].strip(), status["Seccomp"].strip()
 out["uid"] = os.getuid()
+out["pid"] = os.getpid()
+out["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+try:
+    open("/proc/1/environ").read()
+    out["init_environ"] = "read"
+except OSError as e:
+    out["init_environ"] = errno.errorcode.get(e.errno, str(e.errno))
 threads = [threading.Thread(target=lambda: None) for _ in range(4)]
 [t.start() for t in threads]; [t.join() for t in threads]
 out["threads"] = "ok"
@@ -84,7 +97,7 @@ out["exists"] = {p: os.path.exists(p) for p in ["/usr/share", "/usr/share/datase
 s = socket.socket()
 s.settimeout(2)
 try:
-    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.connect(("127.0.0.1", PORT))
     out["loopback"] = "connected"
 except OSError as e:
     out["loopback"] = errno.errorcode.get(e.errno, str(e))
@@ -92,36 +105,46 @@ print(json.dumps(out))
 '''
 
 
-def probe_layout(identity: Identity, seccomp_fd: int, data_file: str) -> layout.Layout:
+def probe_layout(identity: Identity, seccomp_fd: int, probe: str) -> layout.Layout:
     python = os.path.realpath(SYSTEM_PYTHON)
     interp = layout.Interpreter(python=python, executable=python, venv="/usr/lib/python3.11", stdlib="/usr/lib/python3.11",
                                 masked=(MASKED,))
     package = Path(__file__).resolve().parents[2] / "archloop"
+    capabilities = warm.ROOT_CAPABILITIES if identity.drop_privileges else warm.USER_CAPABILITIES
     return layout.Layout(interpreter=interp, system_dirs=layout.system_dirs(), package_dir=str(package),
-                         data_binds={"train_x.npy": data_file}, data_fds={}, identity=identity, seccomp_fd=seccomp_fd,
-                         job_dir_bytes=CAP_MB["/job"] << 20, tmp_bytes=CAP_MB["/tmp"] << 20,
-                         shm_bytes=CAP_MB["/dev/shm"] << 20, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+                         data_binds={}, data_fds={}, empty_dirs=(layout.DATA_DIR,), extra_ro_binds=(probe,),
+                         identity=identity, seccomp_fd=seccomp_fd,
+                         job_dir_bytes=1 << 20, tmp_bytes=1 << 20, shm_bytes=1 << 20,
+                         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": layout.PACKAGE_ROOT},
+                         capabilities=capabilities)
 
 
 def run_probe(mode: str, directory: Path, port: int) -> dict:
-    data = directory / "train_x.npy"
-    data.write_bytes(b"data")
-    os.chmod(data, 0o644)
-    fd = os.memfd_create("seccomp")
-    os.write(fd, seccomp.for_machine())
-    os.lseek(fd, 0, os.SEEK_SET)
+    probe = directory / "probe.py"
+    probe.write_text(PROBE.replace("@MASKED@", MASKED).replace("@PORT@", str(port)))
+    os.chmod(probe, 0o644)
+    outer, strict = os.memfd_create("seccomp-zygote"), os.memfd_create("seccomp")
+    for fd, program in ((outer, seccomp.for_machine(zygote=True)), (strict, seccomp.for_machine())):
+        os.write(fd, program)
+        os.lseek(fd, 0, os.SEEK_SET)
     nobody = pwd.getpwnam("nobody")
     if mode == "root":
         identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=True, slot=0)
-        prefix = []
+        prefix, ids = [], {"uid": nobody.pw_uid, "gid": nobody.pw_gid}  # the job's slot
     else:  # an ordinary user: bwrap itself runs unprivileged, in a user namespace
         identity = Identity(nobody.pw_uid, nobody.pw_gid, drop_privileges=False)
-        prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
-    argv = layout.bwrap_args(probe_layout(identity, fd, str(data)), [os.path.realpath(SYSTEM_PYTHON), "-c", PROBE, str(port), MASKED])
+        prefix, ids = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"], {}
+    job = {"jobBytes": CAP_MB["/job"] << 20, "tmpBytes": CAP_MB["/tmp"] << 20, "shmBytes": CAP_MB["/dev/shm"] << 20, **ids}
+    command = [os.path.realpath(SYSTEM_PYTHON), "-s", "-B", "-m", "archloop.runner.zygote", "--probe", str(probe),
+               "--probe-job", json.dumps(job), "--seccomp-fd", str(strict), "--kind", "validate",
+               "--keep", str(probe)]  # under /tmp: bound again into the candidate's fresh /tmp
+    view = probe_layout(identity, outer, str(probe))
     try:
-        done = subprocess.run(prefix + argv, pass_fds=(fd,), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(prefix + layout.bwrap_args(view, command), pass_fds=(outer, strict), capture_output=True,
+                              text=True, timeout=120)
     finally:
-        os.close(fd)
+        os.close(outer)
+        os.close(strict)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -147,11 +170,16 @@ def shared_dir():
 @pytest.mark.parametrize("mode", ["root", "user"])
 def test_walls_hold_in_both_modes(mode, shared_dir, listener):
     out = run_probe(mode, shared_dir, listener)
-    # No namespaces, mounts or tracing: the seccomp filter (and bwrap's --disable-userns).
+    # No namespaces, mounts or tracing: the seccomp filter the candidate loads (over the
+    # zygote's, which allows mount and some namespaces), and bwrap's --disable-userns.
     assert out["unshare_user"] == out["unshare_net"] == out["unshare_mount"] == "EPERM", out
     assert out["clone_newuser"] == "EPERM" and out["clone3"] == "ENOSYS", out
     assert out["mount"] == "EPERM" and out["ptrace"] == "EPERM", out
-    assert int(out["cap_eff"], 16) == 0 and out["uid"] == pwd.getpwnam("nobody").pw_uid
+    assert int(out["cap_eff"], 16) == 0 and int(out["cap_bnd"], 16) == 0 and out["uid"] == pwd.getpwnam("nobody").pw_uid
+    assert out["no_new_privs"] == "1" and out["seccomp"] == "2", out
+    # Its own PID namespace: init (1) and itself (2); the zygote and other jobs are not there.
+    assert out["pid"] == 2 and out["pids"] == [1, 2], out
+    assert out["init_environ"] == "EACCES", out
     # ...while threads and fork (what torch and Python need) still work.
     assert out["threads"] == "ok" and out["fork"] == "ok"
     # Read-only everywhere but the three size-capped tmpfs.
@@ -162,7 +190,7 @@ def test_walls_hold_in_both_modes(mode, shared_dir, listener):
         written, error = out["writes"][directory]
         assert 0 < written <= cap and error == "ENOSPC", (directory, written, error)
     assert out["exists"] == {"/usr/share": False, "/usr/share/datasets": False, "/usr/bin/python3": False,
-                             "/etc/passwd": False, "/usr/bin/setpriv": mode == "root",
+                             "/etc/passwd": False, "/usr/bin/setpriv": False,
                              "/opt/archloop/archloop/runner/inner.py": True,
                              "/opt/archloop/archloop/runner/datasets": False, "/root": False}, out["exists"]
     assert out["loopback"] in ("ECONNREFUSED", "ENETUNREACH"), out["loopback"]

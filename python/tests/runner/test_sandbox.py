@@ -6,6 +6,7 @@ the precise `sandbox-violation` messages.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pwd
@@ -273,11 +274,18 @@ def test_sandboxed_validate_and_train_end_to_end():
 
 
 def test_data_dir_holds_only_what_the_job_needs():
-    code = in_init("import os\nraise RuntimeError(repr(sorted(os.listdir('/data'))))")
-    validated, _, _ = run_cli("validate", code)
-    assert "['train_x.npy']" in validated["failure"]["message"]
-    trained, _, _ = run_cli("train", code)
-    assert "['test_x.npy', 'train_x.npy', 'train_y.npy']" in trained["failure"]["message"]
+    """validate: the batch it forwards; train: the training split and the test images (no
+    labels). Read-only either way."""
+    code = in_init(
+        "import os, numpy as np\n"
+        "seen = [(name, np.load('/data/' + name, mmap_mode='r').shape[0]) for name in sorted(os.listdir('/data'))]\n"
+        "try:\n    open('/data/x', 'w')\nexcept OSError as e:\n    seen.append(e.errno)\n"
+        "raise RuntimeError(repr(seen))")
+    validated, _, _ = run_cli("validate", code, sandbox=NO_HOOK)
+    assert f"[('train_x.npy', 2), {errno.EROFS}]" in validated["failure"]["message"], validated["failure"]
+    trained, _, _ = run_cli("train", code, sandbox=NO_HOOK)
+    assert (f"[('test_x.npy', 512), ('train_x.npy', 2048), ('train_y.npy', 2048), {errno.EROFS}]"
+            in trained["failure"]["message"]), trained["failure"]
 
 
 def test_refuses_without_bwrap_unless_unsafe(tmp_path):
@@ -359,7 +367,8 @@ def test_runner_and_sandbox_die_with_the_worker(tmp_path):
 
 
 def _sleeping_in_sandbox() -> bool:
-    return any("archloop.runner.inner" in line for line in sbx_processes())
+    """A candidate process: forked by a zygote, it carries the zygote's command line."""
+    return any("archloop.runner.zygote" in line for line in sbx_processes())
 
 
 def test_runs_from_a_venv_and_checkout_under_tmp():

@@ -27,8 +27,8 @@ DATA_DIR = "/data"
 PACKAGE_ROOT = "/opt/archloop"
 SETPRIV = "/usr/bin/setpriv"
 # The modules the sandboxed process imports (archloop.runner.inner and what it uses).
-INNER_MODULES = ("__init__", "inner", "lifeline", "audit", "protocol", "failures", "validate", "train", "batches", "candidate",
-                 "contract", "graph_ir", "structural_hash", "loss_monitor", "stages")
+INNER_MODULES = ("__init__", "inner", "zygote", "nest", "lifeline", "audit", "protocol", "failures", "validate", "train",
+                 "batches", "candidate", "contract", "graph_ir", "flops", "structural_hash", "loss_monitor", "stages")
 MASK_BYTES = 4096
 
 
@@ -65,6 +65,10 @@ class Layout:
     env: dict[str, str] = field(default_factory=dict)
     gpu: GpuView | None = None
     extra_ro_binds: tuple[str, ...] = ()
+    # A zygote keeps these capabilities (to build its candidates' nested sandboxes, which
+    # drop them again) instead of dropping to the slot's uid with setpriv.
+    capabilities: tuple[str, ...] = ()
+    empty_dirs: tuple[str, ...] = ()  # mount points (a zygote's /data, filled per job)
 
 
 def triplet(machine: str | None = None) -> str:
@@ -106,9 +110,12 @@ def _ro(path: str) -> list[str]:
 def bwrap_args(layout: Layout, inner_command: list[str], root_links: list[str] | None = None) -> list[str]:
     ident = layout.identity
     flags = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    keep = [arg for cap in layout.capabilities for arg in ("--cap-add", cap)]
     if not ident.drop_privileges:
         # Not root: an unprivileged user namespace is what lets bwrap run at all.
-        flags += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        flags += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL", *keep]
+    elif keep:
+        flags += ["--cap-drop", "ALL", *keep]
     flags += ["--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv"]
     env = dict(layout.env)
     if layout.gpu:
@@ -124,7 +131,7 @@ def bwrap_args(layout: Layout, inner_command: list[str], root_links: list[str] |
     binds += root_links if root_links is not None else _root_links()
     if Path("/etc/ld.so.cache").exists():
         binds += _ro("/etc/ld.so.cache")
-    if ident.drop_privileges:
+    if ident.drop_privileges and not layout.capabilities:
         binds += _ro(SETPRIV)
     interp = layout.interpreter
     binds += _ro(interp.executable) + _ro(interp.stdlib)
@@ -135,6 +142,8 @@ def bwrap_args(layout: Layout, inner_command: list[str], root_links: list[str] |
     binds += ["--ro-bind", str(package / "__init__.py"), f"{PACKAGE_ROOT}/archloop/__init__.py"]
     for name in INNER_MODULES:
         binds += ["--ro-bind", str(package / "runner" / f"{name}.py"), f"{PACKAGE_ROOT}/archloop/runner/{name}.py"]
+    for directory in layout.empty_dirs:
+        binds += ["--perms", "0755", "--dir", directory]
     for name, host_path in sorted(layout.data_binds.items()):
         binds += ["--ro-bind", host_path, f"{DATA_DIR}/{name}"]
     for name, fd in sorted(layout.data_fds.items()):
@@ -154,10 +163,22 @@ def bwrap_args(layout: Layout, inner_command: list[str], root_links: list[str] |
         devices += ["--dev-bind", node, node]
     job = ["--perms", "1777", "--size", str(layout.job_dir_bytes), "--tmpfs", JOB_DIR, "--chdir", JOB_DIR]
     seal = ["--remount-ro", "/dev", "--remount-ro", "/", "--seccomp", str(layout.seccomp_fd)]
-    if ident.drop_privileges:
+    if ident.drop_privileges and not layout.capabilities:
         inner_command = [SETPRIV, f"--reuid={ident.uid}", f"--regid={ident.gid}", "--clear-groups",
                          "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *inner_command]
     return [*flags, *mounts, *_parent_dirs(binds), *binds, *masks, *devices, *job, *seal, "--", *inner_command]
+
+
+def kept_under_tmp(argv: list[str]) -> list[str]:
+    """Read-only binds under /tmp (a venv or checkout there): a candidate's fresh /tmp must
+    bind them again (nest.fresh_tmpfs). Outermost only."""
+    targets = sorted({argv[i + 2] for i, arg in enumerate(argv[:-2]) if arg in ("--ro-bind", "--ro-bind-try")
+                      and argv[i + 2].startswith("/tmp/")})
+    kept: list[str] = []
+    for target in targets:
+        if not any(target.startswith(parent + "/") for parent in kept):
+            kept.append(target)
+    return kept
 
 
 _DEST_AFTER = {"--ro-bind": 2, "--ro-bind-try": 2, "--dev-bind": 2, "--ro-bind-data": 2, "--symlink": 2}

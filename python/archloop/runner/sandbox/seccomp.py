@@ -1,4 +1,5 @@
-"""The seccomp filter every sandboxed process runs under (bwrap --seccomp FD).
+"""The seccomp filter every candidate runs under (loaded by its zygote's child, nest.py;
+bwrap --seccomp FD for the zygote itself, with `mount` and some namespaces allowed).
 
 Hand-assembled classic BPF (struct sock_filter, 8 bytes each) rather than libseccomp:
 the Python bindings of libseccomp are not on PyPI as a wheel (they build against the C
@@ -39,6 +40,9 @@ RET_ALLOW = 0x7FFF0000
 
 # <linux/sched.h>: every CLONE_NEW* flag (CLONE_NEWTIME is only accepted by unshare/clone3)
 CLONE_NEW_FLAGS = 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00020000 | 0x00000080
+# What a zygote may unshare to build a candidate's nested sandbox: mount, cgroup, UTS, IPC,
+# PID and network namespaces; never a user namespace (nor a time namespace).
+ZYGOTE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
 
 # struct seccomp_data: int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6] (little endian)
@@ -125,7 +129,10 @@ class Program:
         return bytes(out)
 
 
-def build(arch: Arch) -> bytes:
+def build(arch: Arch, zygote: bool = False) -> bytes:
+    """zygote: the outer filter of a zygote's sandbox, which also allows `mount` and
+    unsharing ZYGOTE_NAMESPACES (its children build each candidate's nested sandbox, then
+    load the full filter on top: filters stack, the strictest answer wins)."""
     eperm, enosys = RET_ERRNO | errno.EPERM, RET_ERRNO | errno.ENOSYS
     numbers = arch.numbers
     p = Program()
@@ -135,13 +142,17 @@ def build(arch: Arch) -> bytes:
     if arch.x32:
         p.emit(JGE_K, X32_SYSCALL_BIT, "deny", 0)
     p.emit(JEQ_K, numbers["clone"], "check_flags", 0)
-    p.emit(JEQ_K, numbers["unshare"], "check_flags", 0)
+    p.emit(JEQ_K, numbers["unshare"], "check_unshare" if zygote else "check_flags", 0)
     p.emit(JEQ_K, numbers["clone3"], "enosys", 0)
     p.emit(JEQ_K, numbers["ioctl"], "check_ioctl", 0)
     for name in DENIED:
-        if name in numbers:
+        if name in numbers and not (zygote and name == "mount"):
             p.emit(JEQ_K, numbers[name], "deny", 0)
     p.emit(RET_K, RET_ALLOW)
+    if zygote:
+        p.label("check_unshare")
+        p.emit(LD_W_ABS, OFFSET_ARG0)
+        p.emit(JSET_K, CLONE_NEW_FLAGS & ~ZYGOTE_NAMESPACES, "deny", "allow")
     p.label("check_flags")  # clone(flags, …) and unshare(flags): flags in the low word of arg 0
     p.emit(LD_W_ABS, OFFSET_ARG0)
     p.emit(JSET_K, CLONE_NEW_FLAGS, "deny", "allow")
@@ -160,10 +171,11 @@ def build(arch: Arch) -> bytes:
     return p.assemble()
 
 
-def for_machine(machine: str | None = None) -> bytes:
-    """The filter for this machine's architecture, as bwrap --seccomp reads it."""
+def for_machine(machine: str | None = None, zygote: bool = False) -> bytes:
+    """The filter for this machine's architecture, as bwrap --seccomp reads it (zygote: the
+    zygote's outer filter, see build)."""
     machine = machine or platform.machine()
     arch = ARCHES.get({"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine))
     if arch is None:
         raise UnsupportedArch(f"no seccomp syscall table for {machine}: refusing to run untrusted code unfiltered")
-    return build(arch)
+    return build(arch, zygote)

@@ -1,9 +1,10 @@
-"""Running the sandboxed process: feed its request, read its events, cap its output,
-enforce the wall clock, and kill the whole process tree when it is over.
+"""Watching one sandboxed job: feed its request, read its events, cap its output, enforce
+the wall clock, and kill it when it is over.
 
-With bwrap, killing bwrap kills the sandbox's PID 1 (--die-with-parent), and the kernel
-then kills every process in that PID namespace, however it forked or setsid'd. Without
-bwrap (`sweep`), the caller is a child subreaper and every descendant left is killed here.
+The job is either a candidate forked by a zygote (the zygote reports its end on its
+control socket and kills it on request: the candidate's PID namespace dies with it) or,
+without bubblewrap, a process of our own (`Spawned`; we are a child subreaper and sweep
+every descendant left, however it forked or setsid'd).
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 from .. import lifeline
 
 EVENTS_LIMIT = 16 * 1024 * 1024
 LINE_LIMIT = 4 * 1024 * 1024
+DRAIN_S = 2.0  # after the end, what is still buffered in the pipes gets this long to arrive
+KILL_WAIT_S = 10.0
 
 
 class TailBuffer:
@@ -49,96 +52,174 @@ class Outcome:
     stdout: TailBuffer
     stderr: TailBuffer
     lines: list[bytes] = field(default_factory=list)
+    killed_unconfirmed: bool = False  # a kill was asked for and its end never reported
 
 
-def run(
-    argv: list[str],
-    request: bytes,
-    events_write_fd: int,
-    events_read_fd: int,
-    wall_limit_s: float,
-    tail_bytes: int,
-    output_limit: int,
-    on_line: Callable[[bytes], None],
-    env: Optional[dict[str, str]] = None,
-    extra_fds: tuple[int, ...] = (),
-    sweep: bool = False,
-) -> Outcome:
-    """extra_fds: inherited by the child (bwrap reads the seccomp filter and data from them)."""
+class Watched(Protocol):
+    """A running job seen from outside: `end_fd` becomes readable when `ended()` may have news."""
+
+    end_fd: int
+
+    def ended(self) -> Optional[int]:
+        """The exit code once the job is over (128+n for a signal), else None."""
+
+    def kill(self) -> None:
+        ...
+
+
+@dataclass
+class Pipes:
+    """Our ends of the job's standard streams and event channel."""
+
+    stdin: int
+    stdout: int
+    stderr: int
+    events: int
+
+
+def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, tail_bytes: int, output_limit: int,
+              on_line: Callable[[bytes], None]) -> Outcome:
+    """Runs until the job has ended and its streams are drained, or a limit is broken (then
+    the job is killed and its end awaited). Closes every fd in `pipes`."""
     started = time.monotonic()
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        pass_fds=(events_write_fd, *extra_fds), env=env if env is not None else {}, start_new_session=True,
-        close_fds=True,
-    )
-    os.close(events_write_fd)
     outcome = Outcome(None, False, False, False, 0.0, TailBuffer(tail_bytes), TailBuffer(tail_bytes))
-    try:
-        proc.stdin.write(request)
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
     selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
-    selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
-    events = os.fdopen(events_read_fd, "rb", buffering=0)
-    selector.register(events, selectors.EVENT_READ, "events")
-    pending, events_total = bytearray(), 0
+    names = {pipes.stdout: "stdout", pipes.stderr: "stderr", pipes.events: "events"}
+    for fd, name in names.items():
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_READ, name)
+    os.set_blocking(pipes.stdin, False)
+    selector.register(pipes.stdin, selectors.EVENT_WRITE, "stdin")
+    selector.register(job.end_fd, selectors.EVENT_READ, "end")
+    pending, events_total, unsent = bytearray(), 0, memoryview(request)
     deadline = started + wall_limit_s
+    killed_at: Optional[float] = None
+    ended_at: Optional[float] = None
+    open_streams = set(names.values())
 
     def kill() -> None:
+        nonlocal killed_at
+        if killed_at is None:
+            killed_at = time.monotonic()
+            job.kill()
+
+    def read(fd: int, name: str) -> None:
+        nonlocal pending, events_total
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            selector.unregister(fd)
+            open_streams.discard(name)
+            return
+        if name != "events":
+            (outcome.stdout if name == "stdout" else outcome.stderr).add(chunk)
+            outcome.output_flood = outcome.output_flood or outcome.stdout.total + outcome.stderr.total > output_limit
+            return
+        events_total += len(chunk)
+        if events_total > EVENTS_LIMIT or len(pending) > LINE_LIMIT:
+            outcome.events_flood = True
+            return
+        pending += chunk
+        *complete, rest = bytes(pending).split(b"\n")
+        pending = bytearray(rest)
+        for line in complete:
+            outcome.lines.append(line)
+            on_line(line)
+
+    while True:
+        now = time.monotonic()
+        if ended_at is not None:
+            if not open_streams or now - ended_at > DRAIN_S:
+                break
+            wait = ended_at + DRAIN_S - now
+        elif killed_at is not None:
+            if now - killed_at > KILL_WAIT_S:
+                outcome.killed_unconfirmed = True
+                break
+            wait = killed_at + KILL_WAIT_S - now
+        elif now >= deadline:
+            outcome.timed_out = True
+            kill()
+            continue
+        else:
+            wait = deadline - now
+        for key, _ in selector.select(timeout=max(0.0, min(wait, 1.0))):
+            name = key.data
+            if name == "end":
+                code = job.ended()
+                if code is not None:
+                    outcome.returncode, ended_at = code, time.monotonic()
+                    selector.unregister(job.end_fd)
+            elif name == "stdin":
+                try:
+                    unsent = unsent[os.write(pipes.stdin, unsent):]
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:  # the job stopped reading (it ended, or closed stdin)
+                    unsent = memoryview(b"")
+                if not unsent:
+                    selector.unregister(pipes.stdin)
+                    os.close(pipes.stdin)
+                    pipes.stdin = -1
+            else:
+                read(key.fd, name)
+        if outcome.output_flood or outcome.events_flood:
+            kill()
+
+    selector.close()
+    for fd in (pipes.stdin, pipes.stdout, pipes.stderr, pipes.events):
+        if fd >= 0:
+            os.close(fd)
+    outcome.wall_s = round(time.monotonic() - started, 4)
+    return outcome
+
+
+def pipes() -> tuple[Pipes, Pipes]:
+    """(ours, theirs): our ends, and the job's ends (stdin read, stdout/stderr/events write)."""
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    events_r, events_w = os.pipe()
+    return Pipes(stdin_w, stdout_r, stderr_r, events_r), Pipes(stdin_r, stdout_w, stderr_w, events_w)
+
+
+def close(theirs: Pipes) -> None:
+    for fd in (theirs.stdin, theirs.stdout, theirs.stderr, theirs.events):
+        os.close(fd)
+
+
+class Spawned:
+    """A process of our own (the unsafe mode's inner process), in its own session; after it
+    ends, every descendant left is killed (the caller is a child subreaper)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], theirs: Pipes, events_fd_number: int):
+        self.proc = subprocess.Popen(
+            argv, stdin=theirs.stdin, stdout=theirs.stdout, stderr=theirs.stderr, env=env, start_new_session=True,
+            close_fds=True, pass_fds=(theirs.events,),
+        )
+        assert events_fd_number == theirs.events
+        self.end_fd = os.pidfd_open(self.proc.pid)
+
+    def ended(self) -> Optional[int]:
+        code = self.proc.poll()
+        if code is None:
+            return None
+        self.kill()  # stragglers in its session go with it; setsid'd ones are swept in close()
+        return 128 - code if code < 0 else code
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
-    while selector.get_map():
-        if proc.poll() is not None:
-            # The main process is gone: stragglers (only possible without bwrap) die with it,
-            # and what is still buffered in the pipes gets two seconds to drain.
-            kill()
-            deadline = min(deadline, time.monotonic() + 2.0)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            outcome.timed_out = proc.poll() is None
-            kill()
-            break
-        for key, _ in selector.select(timeout=min(remaining, 1.0)):
-            chunk = os.read(key.fileobj.fileno(), 65536)
-            if not chunk:
-                selector.unregister(key.fileobj)
-                continue
-            if key.data == "events":
-                events_total += len(chunk)
-                if events_total > EVENTS_LIMIT or len(pending) > LINE_LIMIT:
-                    outcome.events_flood = True
-                    kill()
-                    break
-                pending += chunk
-                *complete, rest = bytes(pending).split(b"\n")
-                pending = bytearray(rest)
-                for line in complete:
-                    outcome.lines.append(line)
-                    on_line(line)
-            else:
-                buffer = outcome.stdout if key.data == "stdout" else outcome.stderr
-                buffer.add(chunk)
-                if outcome.stdout.total + outcome.stderr.total > output_limit:
-                    outcome.output_flood = True
-                    kill()
-                    break
-        if outcome.output_flood or outcome.events_flood:
-            break
-    for key in list(selector.get_map().values()):
-        selector.unregister(key.fileobj)
-    try:
-        outcome.returncode = proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        kill()
-        outcome.returncode = proc.wait()
-    if sweep:
+    def close(self) -> None:
+        self.kill()
+        try:
+            self.proc.wait(timeout=KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            pass
         lifeline.kill_descendants()
-    for stream in (proc.stdout, proc.stderr, events):
-        stream.close()
-    outcome.wall_s = round(time.monotonic() - started, 4)
-    return outcome
+        os.close(self.end_fd)
