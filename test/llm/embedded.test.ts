@@ -210,7 +210,7 @@ describe('embedded llama.cpp server on a tiny model', () => {
     await insertRun(db.pool, 'run-lora', {
       llm: { baseUrl: server.url, model: 'tiny' },
       prompt: { template: 'design-v2' },
-      lora: { baseModel: hfDir, r: 4, alpha: 8, lr: 0.05, epochs: 2, batchSize: 1, maxSeqLen: 2048, checkpointEvery: 2, maxPairs: 4, maxSteps: 0 },
+      lora: { baseModel: hfDir, r: 4, alpha: 8, lr: 0.05, epochs: 2, batchSize: 1, maxSeqLen: 2048, checkpointEvery: 2, maxPairs: 4, maxSteps: 0, seedMaxSteps: 0 },
     });
     for (const width of [8, 16, 24, 32]) {
       const id = await insertSeed(db.pool, `Seed${width}`, NET(width), 0.5, 'fashion-mnist');
