@@ -75,7 +75,10 @@ const RULES: Record<string, Rule[]> = {
   forward: [
     {
       test: /mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)/,
-      advice: (m) => `A linear layer receives ${m[2]} features but was built for ${m[3]}. ${FLATTEN}`,
+      // The exact number first: in preflight the 1.5B returned such programs unchanged 4 times
+      // in 5 when told only to restructure the flatten.
+      advice: (m) =>
+        `A linear layer receives ${m[2]} features per sample but was built for ${m[3]}: construct it as \`nn.Linear(${m[2]}, …)\` (same out_features). Or: ${FLATTEN}`,
     },
     {
       test: /expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels/,

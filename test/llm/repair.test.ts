@@ -28,7 +28,7 @@ describe('diagnosis of a failed program', () => {
     const d = diagnose({ code: CODE, failureClass: 'forward', message: 'RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3136 and 1568x128) (line 15: return self.head(self.body(x)))' }, limits);
     assert.equal(d.line, 15);
     assert.equal(d.lineText, 'return self.head(self.body(x))');
-    assert.match(d.advice, /receives 3136 features but was built for 1568.*AdaptiveAvgPool2d\(1\)/);
+    assert.match(d.advice, /receives 3136 features per sample but was built for 1568: construct it as `nn\.Linear\(3136, …\)`.*AdaptiveAvgPool2d\(1\)/);
     assert.equal(d.problem, 'RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3136 and 1568x128)');
   });
 
@@ -114,7 +114,7 @@ describe('repairCandidate', () => {
     const first = await runActivity(activityEnv(), repairCandidate, { candidateId: id });
     assert.equal(first.attempt, 1);
     const request = server.requests.at(-1)!.body;
-    assert.match(request.messages[0].content, /It fails: the forward pass fails[\s\S]*receives 3136 features but was built for 1568[\s\S]*```python\n```python|It fails: the forward pass fails[\s\S]*receives 3136 features/);
+    assert.match(request.messages[0].content, /It fails: the forward pass fails[\s\S]*receives 3136 features per sample but was built for 1568[\s\S]*```python\n```python|It fails: the forward pass fails[\s\S]*receives 3136 features/);
     assert.equal(request.messages.at(-1).role, 'assistant', 'the fix is prefilled with the contract header too');
     assert.equal(request.n, 1);
     const before = server.requests.length;
