@@ -111,7 +111,8 @@ raise RuntimeError('SECOND ' + json.dumps(found))
 def _message_json(result: dict, tag: str) -> dict:
     message = result["failure"]["message"]
     assert tag in message, result["failure"]
-    return json.loads(message[message.index(tag) + len(tag) + 1:])
+    # raw_decode: the runner appends where it failed, " (line N: code)", after the JSON.
+    return json.JSONDecoder().raw_decode(message[message.index(tag) + len(tag) + 1:])[0]
 
 
 @pytest.fixture(scope="module")
