@@ -10,14 +10,11 @@ import { ApplicationFailure, cancellationSignal, Context, log } from '@temporali
 import type pg from 'pg';
 import type { RunConfig } from '../core/config';
 import { FineTuneInput, type FineTuneResult } from '../core/stages';
-import { profileOf } from '../corpus/checks';
-import { corpusAsOf } from '../corpus/store';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive } from '../llm/activity-support';
 import { adapterById, markAdapterReady, upsertTrainingAdapter, type AdapterRow } from '../llm/adapters-store';
 import { cycleDir, resolveBaseModel } from '../llm/artifacts';
-import { buildPairSet, type PairSet } from '../llm/finetune-pairs';
-import { loadPromptTemplate } from '../llm/prompt-files';
+import { loadPairSet, type PairSet } from '../llm/finetune-pairs';
 import { seedAdapter, trainerJob } from '../llm/seed-adapter';
 import { runTrainer, TrainerCrash, TrainerError, type ProgressEvent } from '../llm/trainer';
 import type { GpuActivities } from './contract';
@@ -98,7 +95,7 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
       const input = FineTuneInput.parse(raw);
       const { runId, cycle } = input;
       const config = await loadRunConfig(pool, runId);
-      const set: PairSet = buildPairSet(await corpusAsOf(pool, runId, cycle, profileOf(config)), config, loadPromptTemplate(config.prompt.template));
+      const set: PairSet = await loadPairSet(pool, config, runId, cycle);
       if (set.pairs.length === 0) {
         throw ApplicationFailure.nonRetryable(
           `no training pairs for run ${runId} cycle ${cycle}: the corpus is empty` +

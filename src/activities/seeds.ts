@@ -8,10 +8,8 @@ import { ApplicationFailure, cancellationSignal, Context, log } from '@temporali
 import type pg from 'pg';
 import { z } from 'zod';
 import { checkSeeds } from '../corpus/check-seeds';
-import { describeSummary, profileOf } from '../corpus/checks';
-import { corpusAsOf } from '../corpus/store';
-import { buildPairSet } from '../llm/finetune-pairs';
-import { loadPromptTemplate } from '../llm/prompt-files';
+import { describeSummary } from '../corpus/checks';
+import { loadPairSet } from '../llm/finetune-pairs';
 import { loadRunConfig } from '../db/runs';
 import { RunId } from '../core/stages';
 import { runSandbox } from '../sandbox/runner';
@@ -40,7 +38,7 @@ export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runS
       }
       if (config.lora.enabled && config.lora.seedFineTune) {
         // The seed fine-tune would fail hours later on an empty pair set: say so now.
-        const set = buildPairSet(await corpusAsOf(pool, runId, 0, profileOf(config)), config, loadPromptTemplate(config.prompt.template));
+        const set = await loadPairSet(pool, config, runId, 0);
         if (set.pairs.length === 0) {
           throw ApplicationFailure.nonRetryable(
             `none of the ${summary.kept} seed entries valid at this run's shape fits lora.maxSeqLen (${config.lora.maxSeqLen} tokens, prompt included; ` +

@@ -5,12 +5,10 @@
  */
 import type { Command } from 'commander';
 import { checkSeeds } from '../corpus/check-seeds';
-import { describeSummary, profileOf } from '../corpus/checks';
-import { corpusAsOf } from '../corpus/store';
+import { describeSummary } from '../corpus/checks';
 import { closePool, getPool } from '../db/pool';
 import { resolveBaseModel } from '../llm/artifacts';
-import { buildPairSet } from '../llm/finetune-pairs';
-import { loadPromptTemplate } from '../llm/prompt-files';
+import { loadPairSet } from '../llm/finetune-pairs';
 import { seedAdapter } from '../llm/seed-adapter';
 import { loadRunConfig } from './config-file';
 
@@ -25,7 +23,7 @@ export function register(program: Command): void {
         const config = loadRunConfig(options.preset, options.config);
         const pool = getPool();
         console.error(describeSummary(await checkSeeds(pool, config)));
-        const set = buildPairSet(await corpusAsOf(pool, '', 0, profileOf(config)), config, loadPromptTemplate(config.prompt.template));
+        const set = await loadPairSet(pool, config, '', 0);
         if (set.pairs.length === 0) throw new Error('no seed entry is valid at this shape: import more with `archloop corpus import-lemur`');
         console.error(`preparing the base model ${config.lora.baseModel} (converted once per machine)`);
         const baseModel = await resolveBaseModel(config.lora.baseModel);

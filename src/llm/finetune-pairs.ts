@@ -2,12 +2,16 @@
  * The fine-tuning set of a cycle: chat-format prompt/code pairs built from the corpus as
  * the run sees it (seed entries + entries it admitted before this cycle). An admitted
  * entry is paired with the exact prompt that produced it; a seed entry with the design
- * prompt for its own dataset, without a reference. Pure; the JSONL bytes are hashed.
+ * prompt for its own dataset, without a reference. Pure (buildPairSet; the JSONL bytes are
+ * hashed) except loadPairSet, which reads the corpus as of a cycle.
  */
 import type { RunConfig } from '../core/config';
 import { datasetSpecFor } from '../core/datasets';
 import { renderDesignPrompt, sha256, taskFromConfig, trainingPair, type PromptTemplate, type TrainingPair } from '../core/prompts';
-import type { CorpusRow } from '../corpus/store';
+import { profileOf } from '../corpus/checks';
+import { corpusAsOf, type CorpusRow } from '../corpus/store';
+import type { Queryable } from '../db/pool';
+import { loadPromptTemplate } from './prompt-files';
 
 /** Conservative characters per token for code (BPE tokenizers average 3–4 on Python). */
 export const CHARS_PER_TOKEN = 3;
@@ -67,4 +71,9 @@ export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, temp
     skippedTooLong,
     skippedOverCap: fitting.length - chosen.length,
   };
+}
+
+/** The pair set a run's fine-tune after `cycle` learns from (cycle 0: the seed entries). */
+export async function loadPairSet(db: Queryable, config: RunConfig, runId: string, cycle: number): Promise<PairSet> {
+  return buildPairSet(await corpusAsOf(db, runId, cycle, profileOf(config)), config, loadPromptTemplate(config.prompt.template));
 }
