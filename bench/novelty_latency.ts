@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { NoveltyConfig } from '../src/core/config';
 import { judgeNovelty, nearestNeighbour, signatureFromHashes, type Neighbour } from '../src/core/novelty';
 import { Mt19937 } from '../src/core/novelty/mt19937';
-import { addToIndex, findNeighbours, openNoveltyIndex } from '../src/db/novelty';
+import { addToIndex, findNeighbours, openNoveltyIndex } from '../src/db/novelty-index';
 import { createTestDatabase } from '../test/helpers/db';
 
 const argument = (name: string, fallback: string) => {

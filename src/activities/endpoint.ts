@@ -6,7 +6,7 @@
 import { ApplicationFailure, cancellationSignal, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { loadRunConfig } from '../db/runs';
-import { llmFailure } from '../llm/activity-support';
+import { llmFailure } from './llm-support';
 import { missingCapabilities, probeEndpoint } from '../llm/capabilities';
 import { resolveEndpoint } from '../llm/endpoint';
 import { SeedCheckInput } from './seeds';

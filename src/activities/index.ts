@@ -10,8 +10,8 @@ import { createSeedActivities } from './seeds';
 import { createEndpointActivities } from './endpoint';
 import { createSampleActivities } from './sample';
 import { createSelectActivities } from './select';
-import { createTrainActivities } from './train';
-import { createValidateActivities } from './validate';
+import { createTrainActivities, createValidateActivities } from './sandbox-stages';
+
 
 export function createActivities(): Record<QueueName, object> {
   const deps = { pool: getPool() };

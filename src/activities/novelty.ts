@@ -12,20 +12,17 @@ import type pg from 'pg';
 import type { RunConfig } from '../core/config';
 import { bandBuckets, fingerprint, judgeNovelty, nearestNeighbour, type NoveltyVerdict } from '../core/novelty';
 import { CycleRef, NoveltyResult } from '../core/stages';
+import { candidatesForNovelty, noveltyCounts, recordNovelty, type NoveltyCandidate } from '../db/candidates';
 import {
   addToIndex,
-  candidatesForNovelty,
   corpusWithoutSignature,
   findNeighbours,
   insertBands,
-  noveltyCounts,
   openNoveltyIndex,
-  recordNovelty,
   signaturesWithoutBands,
   structuralMatch,
-  type NoveltyCandidate,
   type NoveltyIndex,
-} from '../db/novelty';
+} from '../db/novelty-index';
 import { loadRunConfig } from '../db/runs';
 import type { ControlActivities } from './contract';
 

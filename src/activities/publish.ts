@@ -7,8 +7,8 @@ import { ApplicationFailure, cancellationSignal, log } from '@temporalio/activit
 import type pg from 'pg';
 import { PublishInput, type PublishResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
-import { llmFailure } from '../llm/activity-support';
-import { adapterById, markAdapterPublished, type AdapterRow } from '../llm/adapters-store';
+import { llmFailure } from './llm-support';
+import { adapterById, markAdapterPublished, type AdapterRow } from '../db/adapters';
 import { adapterModelName } from '../llm/artifacts';
 import { resolveEndpoint } from '../llm/endpoint';
 import { llmClientFromConfig } from '../llm/from-config';

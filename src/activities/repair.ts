@@ -14,10 +14,11 @@ import type { RunConfig } from '../core/config';
 import { promptHash, sha256 } from '../core/prompts';
 import { CandidateRef, type RepairResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
-import { keepAlive, llmFailure } from '../llm/activity-support';
+import { keepAlive, llmFailure } from './llm-support';
 import { llmClientFromConfig, samplingParams } from '../llm/from-config';
 import { repairRequest, type RootPrompt } from '../llm/repair-prompt';
-import { attemptRow, repairSource, storeCompletion, storeExtraction, storePrompt, type RepairSource } from '../llm/samples-store';
+import { attemptRow, repairSource, storeCompletion, storeExtraction, type RepairSource } from '../db/candidates';
+import { storePrompt } from '../db/prompts';
 import type { ControlActivities } from './contract';
 
 /** The row's design prompt, as resampling reuses it. */

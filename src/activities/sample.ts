@@ -10,13 +10,14 @@ import type { RunConfig } from '../core/config';
 import { chatMessages, promptMessages, type RenderedPrompt } from '../core/prompts';
 import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
-import { keepAlive, llmFailure } from '../llm/activity-support';
-import { adapterByModelName } from '../llm/adapters-store';
+import { keepAlive, llmFailure } from './llm-support';
+import { adapterByModelName } from '../db/adapters';
 import { LlmError } from '../llm/errors';
 import { batchSeed, buildDesignPrompt } from '../llm/design-prompt';
 import type { SampledChoice } from '../llm/client';
 import { llmClientFromConfig, samplingParams, type ClientExtras } from '../llm/from-config';
-import { sampledRows, storeCompletion, storeExtraction, storePrompt, unextracted } from '../llm/samples-store';
+import { sampledRows, storeCompletion, storeExtraction, unextracted } from '../db/candidates';
+import { storePrompt } from '../db/prompts';
 import type { ControlActivities } from './contract';
 import { serveAdapter } from './publish';
 

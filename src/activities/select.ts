@@ -8,7 +8,8 @@ import { log } from '@temporalio/activity';
 import type pg from 'pg';
 import { selectCandidates } from '../core/selection';
 import { CycleRef, SelectResult } from '../core/stages';
-import { admitToCorpus, novelCandidates } from '../db/novelty';
+import { markAdmitted, novelCandidates } from '../db/candidates';
+import { insertAdmission } from '../db/corpus';
 import { withTransaction } from '../db/pool';
 import { loadRunConfig } from '../db/runs';
 import type { ControlActivities } from './contract';
@@ -28,7 +29,7 @@ export function createSelectActivities(deps: { pool: pg.Pool }): Pick<ControlAct
       await withTransaction(pool, async (client) => {
         for (const { id } of selection.admitted) {
           const candidate = byId.get(id)!;
-          await admitToCorpus(client, {
+          await insertAdmission(client, {
             candidate,
             runId: ref.runId,
             cycle: ref.cycle,
@@ -45,6 +46,7 @@ export function createSelectActivities(deps: { pool: pg.Pool }): Pick<ControlAct
               novelty: candidate.novelty,
             },
           });
+          await markAdmitted(client, candidate.id);
         }
       });
       const result = SelectResult.parse({

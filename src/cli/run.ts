@@ -6,9 +6,8 @@ import { connectClient, newRunId, runProgress, runUiUrl, RunIdTakenError, startR
 import { NotConfiguredError, databaseUrl } from '../env';
 import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
-import { loadRunConfig as loadStoredConfig } from '../db/runs';
+import { loadCycleMetrics, loadRunConfig as loadStoredConfig, runStatus } from '../db/runs';
 import { formatPaperTable } from '../core/paper-table';
-import { loadCycleMetrics } from '../db/run-metrics';
 import {
   pauseSignal,
   resumeSignal,
@@ -116,12 +115,9 @@ async function storedRunStatus(runId: string): Promise<string | undefined> {
     if (error instanceof NotConfiguredError) return undefined; // no database here: the workers' startRun checks it
     throw error;
   }
-  const { rows } = await getPool()
-    .query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [runId])
-    .catch((error: Error) => {
-      throw new Error(`cannot look run id ${runId} up in the database (${error.message}): run \`archloop services up\` or check DATABASE_URL`);
-    });
-  return rows[0]?.status;
+  return runStatus(getPool(), runId).catch((error: Error) => {
+    throw new Error(`cannot look run id ${runId} up in the database (${error.message}): run \`archloop services up\` or check DATABASE_URL`);
+  });
 }
 
 async function refuseStoredRunId(runId: string): Promise<void> {

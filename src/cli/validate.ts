@@ -12,7 +12,8 @@ import type { Command } from 'commander';
 import { DatasetName, type RunConfig } from '../core/config';
 import type { ProgressEvent, SandboxKind } from '../core/sandbox';
 import { assertUnsafeAllowed, buildRequest, settingsFromEnv } from '../sandbox/request';
-import { trainingRow, validationRow, type TrainingRow, type ValidationRow } from '../sandbox/rows';
+import type { TrainingRow, ValidationRow } from '../db/candidates';
+import { trainingRow, validationRow } from '../sandbox/rows';
 import { closeSandboxPools, configureSandboxPool, onDemandSizing, runSandbox, type RunOptions } from '../sandbox/runner';
 import { loadRunConfig } from './config-file';
 

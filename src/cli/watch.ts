@@ -6,7 +6,7 @@ import { renderWatch, type WatchSnapshot } from '../client/watch-view';
 import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
 import { formatPaperTable } from '../core/paper-table';
-import { loadCycleMetrics } from '../db/run-metrics';
+import { loadCycleMetrics, loopCycleSeconds } from '../db/runs';
 import { cycleProgressQuery, cycleWorkflowId, progressQuery } from '../workflows/definitions';
 
 async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
@@ -25,18 +25,13 @@ async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
       : null;
   const pool = getPool();
   const metrics = await loadCycleMetrics(pool, runId);
-  const { rows } = await pool.query<{ seconds: number }>(
-    `SELECT extract(epoch FROM finished_at - started_at)::float AS seconds FROM cycles
-      WHERE run_id = $1 AND cycle > 0 AND finished_at IS NOT NULL ORDER BY cycle`,
-    [runId],
-  );
   return {
     runId,
     workflowStatus: description.status.name,
     progress,
     cycle,
     table: `${formatPaperTable(metrics)}\n\n${formatLearning(learningComparison(metrics))}`,
-    cycleSeconds: rows.map((r) => r.seconds),
+    cycleSeconds: await loopCycleSeconds(pool, runId),
     uiUrl: runUiUrl(runId),
   };
 }

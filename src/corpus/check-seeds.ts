@@ -9,7 +9,8 @@ import type { Queryable } from '../db/pool';
 import { buildRequest, settingsFromEnv } from '../sandbox/request';
 import { validationRow } from '../sandbox/rows';
 import { runSandbox } from '../sandbox/runner';
-import { checkSummary, profileOf, storeCheck, uncheckedSeeds, type CheckSummary } from './checks';
+import { checkSummary, storeCheck, uncheckedSeeds, type CheckSummary } from '../db/corpus';
+import { profileOf } from './checks';
 
 export interface CheckSeedsOptions {
   runner?: typeof runSandbox;

@@ -14,7 +14,7 @@ import {
   type LemurArchitecture,
   type LicenceRule,
 } from './lemur-layout';
-import { upsertSeedEntries, type SeedEntry, type UpsertCounts } from './store';
+import { upsertSeedEntries, type SeedEntry, type UpsertCounts } from '../db/corpus';
 import { listZipEntries, readZipTexts } from './wheel-zip';
 
 export const LEMUR_SOURCE = 'lemur';

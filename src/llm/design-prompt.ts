@@ -3,7 +3,7 @@ import type { RunConfig } from '../core/config';
 import { datasetSpecFor } from '../core/datasets';
 import { renderDesignPrompt, sha256, taskFromConfig, type ReferenceArchitecture, type RenderedPrompt } from '../core/prompts';
 import { profileOf } from '../corpus/checks';
-import { pickReference } from '../corpus/store';
+import { pickReference } from '../db/corpus';
 import type { Queryable } from '../db/pool';
 import { loadPromptTemplate } from './prompt-files';
 

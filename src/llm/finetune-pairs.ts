@@ -9,7 +9,7 @@ import type { RunConfig } from '../core/config';
 import { datasetSpecFor } from '../core/datasets';
 import { renderDesignPrompt, sha256, taskFromConfig, trainingPair, type PromptTemplate, type TrainingPair } from '../core/prompts';
 import { profileOf } from '../corpus/checks';
-import { corpusAsOf, type CorpusRow } from '../corpus/store';
+import { corpusAsOf, type CorpusRow } from '../db/corpus';
 import type { Queryable } from '../db/pool';
 import { loadPromptTemplate } from './prompt-files';
 

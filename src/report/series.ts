@@ -1,6 +1,6 @@
 /** Long-form data for the plots that are drawn from candidate rows rather than the table. */
 import { percent } from './table';
-import type { OutcomeRow } from './load';
+import type { OutcomeRow } from '../db/candidates';
 
 export interface AccuracyPoint {
   cycle: number;

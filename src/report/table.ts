@@ -6,7 +6,8 @@
  */
 import { computeCycleMetrics, wilsonInterval } from '../core/metrics';
 import type { CycleMetrics } from '../core/stages';
-import type { CycleRow, OutcomeRow } from './load';
+import type { OutcomeRow } from '../db/candidates';
+import type { CycleRow } from '../db/runs';
 
 export interface CycleTableRow {
   cycle: number;

@@ -5,33 +5,9 @@
  * `validation.sandbox.mode` / `training.sandbox.mode`: 'none' marks a row produced
  * WITHOUT a sandbox (unsafe mode), null one that never reached the sandbox.
  */
-import type { SandboxMode, TrainOutcome, ValidateOutcome } from '../core/sandbox';
+import type { TrainOutcome, ValidateOutcome } from '../core/sandbox';
+import type { TrainingRow, ValidationRow } from '../db/candidates';
 import { storableText } from './interpret';
-
-export interface ValidationRow {
-  status: 'valid' | 'invalid';
-  sandboxMode: SandboxMode | null;
-  valid: boolean;
-  failureClass: string | null;
-  failureMessage: string | null;
-  /** The whole outcome except the graph (which has its own column). */
-  validation: Omit<ValidateOutcome, 'graph'>;
-  graphIr: ValidateOutcome['graph'];
-  structuralHash: string | null;
-  params: number | null;
-  flops: number | null;
-  timings: { validate: Record<string, number> };
-}
-
-export interface TrainingRow {
-  status: 'trained' | 'train-failed';
-  sandboxMode: SandboxMode | null;
-  accuracy: number | null;
-  failureClass: string | null;
-  failureMessage: string | null;
-  training: TrainOutcome;
-  timings: { train: Record<string, number> };
-}
 
 /** Postgres text and jsonb reject U+0000 and lone surrogates, in keys as in values, and candidate output may hold both. */
 export function storable<T>(value: T): T {

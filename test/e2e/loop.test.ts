@@ -15,7 +15,7 @@ import { startRun } from '../../src/client/temporal';
 import { buildConfig } from '../../src/core/config';
 import { importLemur } from '../../src/corpus/lemur';
 import { closePool } from '../../src/db/pool';
-import { loadCycleMetrics } from '../../src/db/run-metrics';
+import { loadCycleMetrics } from '../../src/db/runs';
 import { embeddedModelName } from '../../src/services/llm';
 import type { RunOutcome } from '../../src/workflows/designRun';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';

@@ -7,7 +7,7 @@ import {
   markAdapterPublished,
   markAdapterReady,
   upsertTrainingAdapter,
-} from '../../src/llm/adapters-store';
+} from '../../src/db/adapters';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { insertRun } from './support';
 

@@ -9,7 +9,7 @@ import { createFineTuneActivities, trainerJob } from '../../src/activities/finet
 import { buildConfig } from '../../src/core/config';
 import { sha256 } from '../../src/core/prompts';
 import { profileOf } from '../../src/corpus/checks';
-import { corpusAsOf } from '../../src/corpus/store';
+import { corpusAsOf } from '../../src/db/corpus';
 import { buildPairSet } from '../../src/llm/finetune-pairs';
 import { loadPromptTemplate } from '../../src/llm/prompt-files';
 import { parseTrainerLine } from '../../src/llm/trainer';

@@ -12,7 +12,7 @@ import { createNoveltyActivities } from '../../src/activities/novelty';
 import { createSelectActivities } from '../../src/activities/select';
 import { buildConfig } from '../../src/core/config';
 import { fingerprint, judgeNovelty, nearestNeighbour } from '../../src/core/novelty';
-import { allNeighbours, openNoveltyIndex } from '../../src/db/novelty';
+import { allNeighbours, openNoveltyIndex } from '../../src/db/novelty-index';
 import { computeCycleMetrics } from '../../src/core/metrics';
 import { profileOf } from '../../src/corpus/checks';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { computeCycleMetrics, wilsonInterval } from '../../src/core/metrics';
-import type { CycleRow, OutcomeRow } from '../../src/report/load';
+import type { OutcomeRow } from '../../src/db/candidates';
+import type { CycleRow } from '../../src/db/runs';
 import { accuracyPoints, failureCounts } from '../../src/report/series';
 import { buildCycleTable, csvField, percent, summarize, TABLE_COLUMNS, tableToCsv } from '../../src/report/table';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { SandboxOutcome, type ProgressEvent } from '../../src/core/sandbox';
-import { heartbeatDetails } from '../../src/sandbox/activity';
+import { heartbeatDetails } from '../../src/activities/sandbox-run';
 import { failedOutcome, interpretRun, storableText, type RunnerRun } from '../../src/sandbox/interpret';
 import { LineSplitter } from '../../src/sandbox/lines';
 import { UnsafeModeRefused, settingsFromEnv } from '../../src/sandbox/request';

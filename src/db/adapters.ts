@@ -1,6 +1,6 @@
 /** Rows of `adapters`: one LoRA adapter per (run, cycle), from training to published. */
 import { z } from 'zod';
-import type { Queryable } from '../db/pool';
+import type { Queryable } from './pool';
 
 export const AdapterRow = z.object({
   id: z.number().int().positive(),

@@ -1,6 +1,8 @@
 /**
- * Queries of the novelty index (infra/migrations/1100_novelty.sql) and of the candidate
- * and corpus rows that novelty and selection read and write. Rows are parsed with zod.
+ * The novelty index (infra/migrations/1100_novelty.sql): MinHash parameter sets,
+ * signatures of corpus entries and candidates, and their LSH bands; and the lookups of
+ * neighbours in scope. The verdicts themselves are stored on the candidate rows
+ * (src/db/candidates.ts). Rows are parsed with zod.
  *
  * "In scope" for a candidate at (run, cycle, sample index) means: the seed corpus
  * (run_id NULL), corpus entries this run admitted in earlier cycles, and earlier
@@ -220,111 +222,6 @@ export async function structuralMatch(
     [structuralHash, scope.runId, scope.cycle, scope.sampleIndex],
   );
   return rows.length ? MatchRow.parse(rows[0]) : null;
-}
-
-const NoveltyCandidateRow = z.object({
-  id: z.number().int(),
-  sample_index: z.number().int(),
-  status: z.string(),
-  code: z.string().nullable(),
-  structural_hash: z.string().nullable(),
-});
-export type NoveltyCandidate = z.infer<typeof NoveltyCandidateRow>;
-
-/** Trained candidates of the cycle with an accuracy, checked or not, in sample order. */
-export async function candidatesForNovelty(db: Queryable, runId: string, cycle: number): Promise<NoveltyCandidate[]> {
-  const { rows } = await db.query(
-    `SELECT id, sample_index, status, code, structural_hash FROM candidates
-      WHERE run_id = $1 AND cycle = $2 AND accuracy IS NOT NULL
-        AND status IN ('trained', 'novel', 'duplicate', 'admitted')
-      ORDER BY sample_index`,
-    [runId, cycle],
-  );
-  return rows.map((row) => NoveltyCandidateRow.parse(row));
-}
-
-/** Records a verdict once: only a candidate still in status 'trained' is updated. */
-export async function recordNovelty(db: Queryable, candidateId: number, novel: boolean, novelty: unknown): Promise<void> {
-  await db.query(
-    `UPDATE candidates
-        SET novel = $2, status = CASE WHEN $2 THEN 'novel' ELSE 'duplicate' END,
-            failure_class = CASE WHEN $2 THEN failure_class ELSE 'duplicate' END,
-            novelty = $3, updated_at = now()
-      WHERE id = $1 AND status = 'trained'`,
-    [candidateId, novel, JSON.stringify(novelty)],
-  );
-}
-
-const CountsRow = z.object({ checked: z.number().int(), novel: z.number().int(), duplicates: z.number().int() });
-
-export async function noveltyCounts(db: Queryable, runId: string, cycle: number): Promise<z.infer<typeof CountsRow>> {
-  const { rows } = await db.query(
-    `SELECT count(*)::int AS checked,
-            count(*) FILTER (WHERE novel)::int AS novel,
-            count(*) FILTER (WHERE NOT novel)::int AS duplicates
-       FROM candidates WHERE run_id = $1 AND cycle = $2 AND novel IS NOT NULL`,
-    [runId, cycle],
-  );
-  return CountsRow.parse(rows[0]);
-}
-
-const NovelCandidateRow = z.object({
-  id: z.number().int(),
-  sample_index: z.number().int(),
-  accuracy: z.number(),
-  code: z.string(),
-  model: z.string(),
-  prompt_hash: z.string().nullable(),
-  structural_hash: z.string().nullable(),
-  novelty: z.unknown(),
-});
-export type NovelCandidate = z.infer<typeof NovelCandidateRow>;
-
-/** Candidates of the cycle found novel (admitted ones included, for idempotent retries). */
-export async function novelCandidates(db: Queryable, runId: string, cycle: number): Promise<NovelCandidate[]> {
-  const { rows } = await db.query(
-    `SELECT id, sample_index, accuracy, code, model, prompt_hash, structural_hash, novelty FROM candidates
-      WHERE run_id = $1 AND cycle = $2 AND novel AND accuracy IS NOT NULL AND code IS NOT NULL
-      ORDER BY sample_index`,
-    [runId, cycle],
-  );
-  return rows.map((row) => NovelCandidateRow.parse(row));
-}
-
-export interface CorpusAdmission {
-  candidate: NovelCandidate;
-  runId: string;
-  cycle: number;
-  dataset: string;
-  provenance: Record<string, unknown>;
-}
-
-/** Adds the candidate to the corpus (once, keyed by run/cycle/index) and marks it admitted. */
-export async function admitToCorpus(db: Queryable, admission: CorpusAdmission): Promise<void> {
-  const { candidate, runId, cycle } = admission;
-  await db.query(
-    `INSERT INTO corpus (source, source_key, name, code, dataset, accuracy, run_id, cycle, candidate_id,
-                         prompt_hash, structural_hash, provenance)
-     VALUES ('archloop', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-     ON CONFLICT (source_key) DO NOTHING`,
-    [
-      `${runId}/${cycle}/${candidate.sample_index}`,
-      `${runId}/cycle-${cycle}/sample-${candidate.sample_index}`,
-      candidate.code,
-      admission.dataset,
-      candidate.accuracy,
-      runId,
-      cycle,
-      candidate.id,
-      candidate.prompt_hash,
-      candidate.structural_hash,
-      JSON.stringify(admission.provenance),
-    ],
-  );
-  await db.query(
-    `UPDATE candidates SET admitted = true, status = 'admitted', updated_at = now() WHERE id = $1 AND NOT admitted`,
-    [candidate.id],
-  );
 }
 
 /** Where a run's signatures live: its MinHash parameter set and its LSH band layout. */

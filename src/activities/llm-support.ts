@@ -1,6 +1,6 @@
 /** Temporal glue shared by the LLM-side activities: keep-alive heartbeats, failure mapping. */
 import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
-import { LlmError } from './errors';
+import { LlmError } from '../llm/errors';
 
 /**
  * Heartbeats every third of the heartbeat timeout while a long call (an LLM request, a

@@ -1,9 +1,9 @@
-/** What the validate and train activities share: running the sandbox from inside an activity. */
+/** Temporal glue of the sandbox stages: running the sandbox from inside an activity. */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { ProgressEvent, SandboxOutcome, SandboxRequest } from '../core/sandbox';
-import { SandboxInfraError } from './errors';
-import { storableText } from './interpret';
-import { runSandbox, type RunOptions } from './runner';
+import { SandboxInfraError } from '../sandbox/errors';
+import { storableText } from '../sandbox/interpret';
+import { runSandbox, type RunOptions } from '../sandbox/runner';
 
 export interface HeartbeatDetails {
   candidateId: number;
