@@ -69,6 +69,3 @@ export interface GpuActivities {
 }
 
 export type AllActivities = BookkeepingActivities & ControlActivities & GpuActivities;
-
-export const TASK_QUEUES = { control: 'archloop-control', gpu: 'archloop-gpu' } as const;
-export type QueueName = keyof typeof TASK_QUEUES;

@@ -5,17 +5,17 @@
  */
 import { ApplicationFailure, cancellationSignal, log } from '@temporalio/activity';
 import type pg from 'pg';
+import { RunRef } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { llmFailure } from './llm-support';
 import { missingCapabilities, probeEndpoint } from '../llm/capabilities';
 import { resolveEndpoint } from '../llm/endpoint';
-import { SeedCheckInput } from './seeds';
 import type { ControlActivities } from './contract';
 
 export function createEndpointActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'checkEndpoint'> {
   return {
     async checkEndpoint(raw) {
-      const { runId } = SeedCheckInput.parse(raw);
+      const { runId } = RunRef.parse(raw);
       const config = await loadRunConfig(deps.pool, runId);
       const endpoint = resolveEndpoint(config.llm);
       let caps;

@@ -38,7 +38,7 @@ async function previousAdapterPath(pool: pg.Pool, id: number | null): Promise<st
   if (id === null) return null;
   const previous = await adapterById(pool, id);
   if (!previous || previous.status === 'training') {
-    throw ApplicationFailure.nonRetryable(`previous adapter ${id} ${previous ? 'never finished training' : 'does not exist'}`, 'missing-previous-adapter');
+    throw ApplicationFailure.nonRetryable(`previous adapter ${id} ${previous ? 'never finished training' : 'does not exist'}`, 'PreviousAdapterNotFound');
   }
   return previous.path;
 }
@@ -159,7 +159,7 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
         if (error instanceof TrainerError) throw ApplicationFailure.nonRetryable(error.message, error.errorClass);
         if (error instanceof TrainerCrash) log.warn('trainer crashed; a retry resumes from its checkpoint', { runId, cycle, error: error.message });
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw ApplicationFailure.nonRetryable(`cannot start the LoRA trainer: ${(error as Error).message} (run \`npm run setup\`)`, 'trainer-missing');
+          throw ApplicationFailure.nonRetryable(`cannot start the LoRA trainer: ${(error as Error).message} (run \`npm run setup\`)`, 'TrainerMissing');
         }
         throw error;
       } finally {

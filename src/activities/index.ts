@@ -1,7 +1,8 @@
 /** The real activities, grouped by the task queue whose worker registers them. */
 import { getPool } from '../db/pool';
 import { createBookkeepingActivities } from './bookkeeping';
-import type { BookkeepingActivities, ControlActivities, GpuActivities, QueueName } from './contract';
+import type { QueueName } from '../core/task-queues';
+import type { BookkeepingActivities, ControlActivities, GpuActivities } from './contract';
 import { createFineTuneActivities } from './finetune';
 import { createNoveltyActivities } from './novelty';
 import { createPublishActivities } from './publish';

@@ -21,6 +21,7 @@ export function keepAlive(details: () => unknown): () => void {
  */
 export function llmFailure(error: unknown): unknown {
   if (!(error instanceof LlmError)) return error;
-  const type = `llm-${error.kind}`;
+  // 'unknown-model' → 'LlmUnknownModel': failure types are PascalCase, like the other stages'.
+  const type = `Llm${error.kind.replace(/(^|-)(\w)/g, (_, _dash: string, letter: string) => letter.toUpperCase())}`;
   return error.retryable ? ApplicationFailure.retryable(error.message, type) : ApplicationFailure.nonRetryable(error.message, type);
 }

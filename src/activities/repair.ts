@@ -85,7 +85,7 @@ export function createRepairActivities(deps: { pool: pg.Pool }): Pick<ControlAct
       } finally {
         stop();
       }
-      if (!choice) throw ApplicationFailure.retryable('the LLM returned no choice', 'llm-bad-response');
+      if (!choice) throw ApplicationFailure.retryable('the LLM returned no choice', 'LlmBadResponse');
       const text = choice.text.replaceAll('\u0000', '\uFFFD');
       const id = await storeCompletion(pool, {
         ...key,

@@ -11,15 +11,13 @@ import { chatMessages, promptMessages, type RenderedPrompt } from '../core/promp
 import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from './llm-support';
-import { adapterByModelName } from '../db/adapters';
-import { LlmError } from '../llm/errors';
+import { withAdapterRecovery } from '../llm/serve-adapter';
 import { batchSeed, buildDesignPrompt } from '../llm/design-prompt';
 import type { SampledChoice } from '../llm/client';
 import { llmClientFromConfig, samplingParams, type ClientExtras } from '../llm/from-config';
 import { sampledRows, storeCompletion, storeExtraction, unextracted } from '../db/candidates';
 import { storePrompt } from '../db/prompts';
 import type { ControlActivities } from './contract';
-import { serveAdapter } from './publish';
 
 export interface SampleDeps {
   pool: pg.Pool;
@@ -76,14 +74,8 @@ async function sampleMissing(deps: SampleDeps, batch: Batch): Promise<number> {
   };
   const stop = keepAlive(() => ({ stored: next, missing: missing.length }));
   try {
-    await drain().catch(async (error: unknown) => {
-      // A restarted server forgets runtime-loaded adapters: load ours again, then go on.
-      const adapter = error instanceof LlmError && error.kind === 'unknown-model' ? await adapterByModelName(pool, input.model) : undefined;
-      if (!adapter || adapter.status === 'training') throw error;
-      log.warn('the endpoint lost an adapter; loading it again', { model: input.model, adapterId: adapter.id });
-      await serveAdapter(pool, adapter, cancellationSignal());
-      await drain();
-    });
+    // A restarted server forgets runtime-loaded adapters: load ours again, then go on.
+    await withAdapterRecovery(pool, input.model, drain, { signal: cancellationSignal(), log });
     return next;
   } catch (error) {
     log.warn('sampling failed', { runId: input.runId, cycle: input.cycle, firstIndex: input.firstIndex, stored: next, error: (error as Error).message });

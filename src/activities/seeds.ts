@@ -6,22 +6,19 @@
  */
 import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
-import { z } from 'zod';
 import { checkSeeds } from '../corpus/check-seeds';
 import { describeSummary } from '../corpus/checks';
 import { loadPairSet } from '../llm/finetune-pairs';
 import { loadRunConfig } from '../db/runs';
-import { RunId } from '../core/stages';
+import { RunRef } from '../core/stages';
 import { runSandbox } from '../sandbox/runner';
 import type { ControlActivities } from './contract';
-
-export const SeedCheckInput = z.strictObject({ runId: RunId });
 
 export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runSandbox }): Pick<ControlActivities, 'checkSeedCorpus'> {
   const { pool } = deps;
   return {
     async checkSeedCorpus(raw) {
-      const { runId } = SeedCheckInput.parse(raw);
+      const { runId } = RunRef.parse(raw);
       const config = await loadRunConfig(pool, runId);
       const summary = await checkSeeds(pool, config, {
         runner: deps.runner,

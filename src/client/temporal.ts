@@ -1,7 +1,7 @@
 /** Temporal client helpers shared by the CLI commands (and usable from any Node program). */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { TASK_QUEUES } from '../activities/contract';
+import { TASK_QUEUES } from '../core/task-queues';
 import type { RunConfig } from '../core/config';
 import { runIdProblem } from '../llm/artifacts';
 import { temporalAddress, temporalNamespace, temporalUiUrl } from '../env';

@@ -8,6 +8,10 @@ import { z } from 'zod';
 export const RunId = z.string().min(1).max(200);
 
 /** Identifies one cycle of one run. Cycle 0 is the seed fine-tune on the LEMUR pairs. */
+/** A run-level stage's input (the seed check, the endpoint check). */
+export const RunRef = z.strictObject({ runId: RunId });
+export type RunRef = z.infer<typeof RunRef>;
+
 export const CycleRef = z.strictObject({
   runId: RunId,
   cycle: z.number().int().nonnegative(),

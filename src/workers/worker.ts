@@ -4,7 +4,7 @@
  * may join the same cluster; SIGINT/SIGTERM drain them gracefully.
  */
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import { TASK_QUEUES, type QueueName } from '../activities/contract';
+import { TASK_QUEUES, type QueueName } from '../core/task-queues';
 import { createActivities } from '../activities/index';
 import { migrateUp } from '../db/migrate';
 import { databaseUrl, temporalAddress, temporalNamespace } from '../env';

@@ -4,8 +4,11 @@
  */
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { BookkeepingActivities, ControlActivities, GpuActivities } from '../activities/contract';
-import { TASK_QUEUES } from '../activities/contract';
+import { TASK_QUEUES } from '../core/task-queues';
 import type { RunConfig } from '../core/config';
+
+/** Error names (`Error.name`, which Temporal uses as the failure type) whose cause is in code or stored data. */
+const NON_RETRYABLE_ERRORS = ['ConfigError', 'TemplateError', 'AdapterStatusError'];
 
 function options(config: RunConfig, queue: string, startToCloseS: number, heartbeat: boolean): ActivityOptions {
   const o = config.orchestration;
@@ -19,7 +22,10 @@ function options(config: RunConfig, queue: string, startToCloseS: number, heartb
       backoffCoefficient: 2,
       maximumInterval: '2m',
       maximumAttempts: o.maxAttempts,
-      nonRetryableErrorTypes: ['InvalidConfig', 'NotFound'],
+      // Failures that no retry can fix are thrown as ApplicationFailure.nonRetryable where
+      // they happen (e.g. InvalidConfig, AdapterNotReady); these are the plain errors that
+      // escape an activity with a cause no retry changes.
+      nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
     },
   };
 }

@@ -18,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import { RunConfig, formatIssues } from '../core/config';
 import type { CycleSummary, RunStatus } from '../core/stages';
-import { TASK_QUEUES } from '../activities/contract';
+import { TASK_QUEUES } from '../core/task-queues';
 import { stageActivities } from './activities';
 import { designCycle } from './designCycle';
 import {

@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { createBookkeepingActivities } from '../../src/activities/bookkeeping';
-import type { ControlActivities, GpuActivities, QueueName } from '../../src/activities/contract';
+import type { ControlActivities, GpuActivities } from '../../src/activities/contract';
+import type { QueueName } from '../../src/core/task-queues';
 
 export interface MockOptions {
   /** Milliseconds each training activity takes (heartbeating every 100 ms). */

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
-import type { QueueName } from '../../src/activities/contract';
+import type { QueueName } from '../../src/core/task-queues';
 import { buildConfig, type RunConfig } from '../../src/core/config';
 import { createWorkers } from '../../src/workers/worker';
 import { createMockActivities, type MockOptions } from './mock-activities';

@@ -14,7 +14,7 @@ import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { TASK_QUEUES } from '../../src/activities/contract';
+import { TASK_QUEUES } from '../../src/core/task-queues';
 import { register as registerWorker } from '../../src/cli/worker';
 import { buildConfig, OrchestrationConfig } from '../../src/core/config';
 import { REPO_ROOT } from '../../src/env';

@@ -126,7 +126,7 @@ describe('sampleBatch', () => {
       runActivity(activityEnv(), sampleBatch, { runId: 'run-down', cycle: 1, model: 'm', firstIndex: 0, count: 2 }),
       (error: unknown) => {
         assert.ok(error instanceof ApplicationFailure);
-        assert.equal(error.type, 'llm-unreachable');
+        assert.equal(error.type, 'LlmUnreachable');
         assert.equal(error.nonRetryable, false);
         assert.match(error.message, new RegExp(`cannot reach the LLM endpoint ${down.url}.*gave up after 2 attempts`));
         return true;
@@ -141,7 +141,7 @@ describe('sampleBatch', () => {
     await insertRun(db.pool, 'run-key', { llm: { baseUrl: locked.url } });
     await assert.rejects(runActivity(activityEnv(), sampleBatch, { runId: 'run-key', cycle: 1, model: 'm', firstIndex: 0, count: 1 }), (error: unknown) => {
       assert.ok(error instanceof ApplicationFailure);
-      assert.deepEqual([error.type, error.nonRetryable], ['llm-auth', true]);
+      assert.deepEqual([error.type, error.nonRetryable], ['LlmAuth', true]);
       assert.match(error.message, /refused no key \(/); // a fake server on another origin never gets the worker's key
       return true;
     });

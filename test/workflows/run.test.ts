@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { TASK_QUEUES } from '../../src/activities/contract';
+import { TASK_QUEUES } from '../../src/core/task-queues';
 import { startRun } from '../../src/client/temporal';
 import {
   cycleWorkflowId,
