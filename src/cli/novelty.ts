@@ -3,14 +3,13 @@
  * exact Jaccard of the programs' normalized shingles under a novelty config, and with
  * --dataset each program's graph-IR structural hash from the sandbox runner.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { z } from 'zod';
 import { DatasetName, NoveltyConfig } from '../core/config';
 import { fingerprint, pairwiseSimilarities, signatureKey, type NoveltySettings } from '../core/novelty';
-import { PYTHON_SRC, pythonBin, REPO_ROOT } from '../env';
+import type { ValidationRow } from '../db/candidates';
+import { closeSandboxPools, configureSandboxPool, onDemandSizing } from '../sandbox/runner';
+import { runFiles } from './validate';
 
 interface NoveltyOptions {
   shingleSize?: number;
@@ -43,48 +42,21 @@ export function settingsOf(options: NoveltyOptions): NoveltySettings {
   });
 }
 
-const RunnerLine = z.union([
-  z.object({
-    event: z.literal('result'),
-    result: z.object({
-      ok: z.boolean(),
-      structuralHash: z.string().nullable().optional(),
-      failure: z.object({ class: z.string(), message: z.string() }).nullable(),
-    }),
-  }),
-  z.object({ event: z.literal('error'), message: z.string() }),
-  z.object({ event: z.string() }),
-]);
-
-/**
- * Structural hash of one program from `python -m archloop.runner validate`.
- * TODO(sandbox client): switch to the TS client in src/sandbox once it exists.
- */
-async function structuralHash(file: string, options: NoveltyOptions): Promise<string> {
-  const args = ['-m', 'archloop.runner', 'validate', '--code', file, '--dataset', DatasetName.parse(options.dataset)];
-  if (options.datasetPath) args.push('--dataset-path', options.datasetPath);
-  if (options.unsafeNoSandbox) args.push('--unsafe-no-sandbox');
-  const child = spawn(pythonBin(), args, {
-    cwd: REPO_ROOT,
-    env: { ...process.env, PYTHONPATH: [PYTHON_SRC, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  await new Promise<void>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', () => resolve());
-  });
-  for (const line of stdout.split('\n').filter(Boolean)) {
-    const event = RunnerLine.parse(JSON.parse(line));
-    if ('message' in event && event.event === 'error') return `error: ${event.message}`;
-    if ('result' in event) {
-      const { result } = event;
-      if (result.structuralHash) return result.structuralHash;
-      return result.failure ? `invalid (${result.failure.class}): ${result.failure.message.split('\n')[0]}` : 'no graph';
-    }
+/** Each program's structural hash, validated through the same warm sandbox path as `archloop validate`. */
+async function structuralHashes(files: readonly string[], options: NoveltyOptions): Promise<string[]> {
+  configureSandboxPool(onDemandSizing(files.length));
+  try {
+    const cli = { dataset: DatasetName.parse(options.dataset), datasetPath: options.datasetPath, preset: 'paper', unsafeNoSandbox: options.unsafeNoSandbox };
+    const results = await runFiles('validate', [...files], cli, () => undefined);
+    return results.map((result) => {
+      if ('error' in result) return `error: ${result.error}`;
+      const row = result.row as ValidationRow;
+      if (row.structuralHash) return row.structuralHash;
+      return row.failureClass ? `invalid (${row.failureClass}): ${(row.failureMessage ?? '').split('\n')[0]}` : 'no graph';
+    });
+  } finally {
+    await closeSandboxPools();
   }
-  return 'error: the runner returned no result';
 }
 
 const fixed = (value: number) => value.toFixed(4);
@@ -106,7 +78,8 @@ export async function noveltyReport(files: readonly string[], options: NoveltyOp
   }
   if (options.dataset) {
     lines.push('', `structural hash (graph IR on ${options.dataset}):`);
-    for (const file of files) lines.push(`${file.padEnd(width)}  ${await structuralHash(file, options)}`);
+    const hashes = await structuralHashes(files, options);
+    files.forEach((file, i) => lines.push(`${file.padEnd(width)}  ${hashes[i]}`));
   }
   return lines.join('\n');
 }
@@ -122,7 +95,7 @@ export function register(program: Command): void {
     .option('--raw', 'do not normalize identifiers, numbers and strings')
     .option('--dataset <name>', 'also print each program’s structural hash, validated on this dataset (cifar10, fashion-mnist, synthetic)')
     .option('--dataset-path <dir>', 'dataset directory for --dataset')
-    .option('--unsafe-no-sandbox', 'validate without bubblewrap (never on a shared machine)')
+    .option('--unsafe-no-sandbox', 'validate WITHOUT bubblewrap (needs ARCHLOOP_ALLOW_UNSAFE=1; never on a shared machine)')
     .action(async (files: string[], options: NoveltyOptions) => {
       if (files.length < 2) throw new InvalidArgumentError('give at least two programs');
       if (options.dataset) DatasetName.parse(options.dataset);

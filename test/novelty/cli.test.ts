@@ -24,3 +24,15 @@ test('switches change the signatures and validate their input', async () => {
   await assert.rejects(program.parseAsync(['node', 'archloop', 'novelty', 'a.py', 'b.py', '--num-perm', '0']), /positive integer/);
   await assert.rejects(program.parseAsync(['node', 'archloop', 'novelty', 'a.py', 'b.py', '--dataset', 'imagenet']));
 });
+
+test('--dataset adds each program’s structural hash, validated in the sandbox', async () => {
+  const report = await noveltyReport([file('alexnet_small.py'), file('vgg_like.py'), file('alexnet_small.py')], { dataset: 'synthetic' });
+  const hashes = report
+    .split('\n')
+    .slice(report.split('\n').findIndex((line) => line.startsWith('structural hash')) + 1)
+    .map((line) => line.trim().split(/\s+/)[1]);
+  assert.equal(hashes.length, 3);
+  for (const hash of hashes) assert.match(hash!, /^[0-9a-f]{64}$/);
+  assert.equal(hashes[0], hashes[2]); // the same program, the same graph
+  assert.notEqual(hashes[0], hashes[1]);
+});
