@@ -1,42 +1,12 @@
 /**
- * The graph IR of a candidate (written by the sandbox runner from torch.fx) turned into
- * Graphviz DOT. The IR is read tolerantly because its writer evolves separately: unknown
- * fields pass through, nodes that do not parse are skipped, edges to unknown nodes are
- * dropped, so a diagram shows whatever part of the IR is understood.
- *
- * Understood: `{ nodes: [{ name?, op?, target?, attrs?, inputs? | args?, shape? }], output?, edges? }`
- * where an input reference is a node index (the runner's form) or a node name (fx's form).
+ * The graph IR of a candidate (written by the sandbox runner from torch.fx, schema
+ * `GraphIR` in src/core/sandbox.ts, the one schema every reader uses) turned into Graphviz
+ * DOT: nodes with their target, a few attributes and the output shape; edges from each
+ * node's input indices; the output list drawn as a sink.
  */
-import { z } from 'zod';
+import { GraphIR, type GraphIR as Graph } from '../core/sandbox';
 
-const Reference = z.union([z.number().int().nonnegative(), z.string()]);
-
-/** A node must say at least what it is (op or target) or what it is called. */
-export const IrNode = z
-  .looseObject({
-    name: z.string().min(1).optional(),
-    op: z.string().min(1).optional(),
-    target: z.union([z.string().min(1), z.number()]).optional(),
-    attrs: z.record(z.string(), z.unknown()).optional(),
-    inputs: z.array(z.unknown()).optional(),
-    args: z.array(z.unknown()).optional(),
-    shape: z.array(z.number()).nullable().optional(),
-  })
-  .refine((node) => node.op !== undefined || node.target !== undefined || node.name !== undefined, 'node says nothing drawable');
-export type IrNode = z.infer<typeof IrNode>;
-
-/** An optional explicit edge list, as pairs or {source, target}. */
-const IrEdge = z.union([
-  z.tuple([Reference, Reference]),
-  z.looseObject({ source: Reference, target: Reference }).transform((e): [string | number, string | number] => [e.source, e.target]),
-]);
-
-export const GraphIr = z.looseObject({
-  nodes: z.array(z.unknown()),
-  edges: z.array(z.unknown()).optional(),
-  /** Indices (or names) of the nodes that form the model's output. */
-  output: z.array(Reference).optional(),
-});
+type GraphNode = Graph['nodes'][number];
 
 export interface DiagramNode {
   id: string;
@@ -49,28 +19,6 @@ export interface Diagram {
   edges: Array<[string, string]>;
   /** Nodes left out because the IR had more than the diagram limit. */
   omitted: number;
-}
-
-/**
- * References held by an input list, however deeply nested (fx args may be tuples). In the
- * runner's `inputs` a number is a node index; in fx's `args` numbers are literal arguments
- * (e.g. flatten's dim) and only names refer to nodes.
- */
-export function references(args: readonly unknown[], numbersAreIndices: boolean): Array<string | number> {
-  const found: Array<string | number> = [];
-  const visit = (value: unknown): void => {
-    if (typeof value === 'string') found.push(value);
-    else if (numbersAreIndices && typeof value === 'number' && Number.isInteger(value) && value >= 0) found.push(value);
-    else if (Array.isArray(value)) value.forEach(visit);
-    else if (value && typeof value === 'object' && 'name' in value && typeof value.name === 'string') found.push(value.name);
-  };
-  args.forEach(visit);
-  return found;
-}
-
-/** Node inputs in either form. */
-function inputsOf(node: IrNode): Array<string | number> {
-  return node.inputs ? references(node.inputs, true) : references(node.args ?? [], false);
 }
 
 function kindOf(op: string | undefined): DiagramNode['kind'] {
@@ -94,8 +42,8 @@ export function attrsLine(attrs: Record<string, unknown> | undefined): string {
   return line.length > MAX_LABEL_LINE ? `${line.slice(0, MAX_LABEL_LINE - 1)}…` : line;
 }
 
-function labelOf(node: IrNode, kind: DiagramNode['kind']): string {
-  const title = kind === 'input' ? 'input' : kind === 'output' ? 'output' : String(node.target ?? node.op ?? node.name ?? '?');
+function labelOf(node: GraphNode, kind: DiagramNode['kind']): string {
+  const title = kind === 'input' ? 'input' : kind === 'output' ? 'output' : node.target || node.op;
   const lines = [title.length > MAX_LABEL_LINE ? `${title.slice(0, MAX_LABEL_LINE - 1)}…` : title];
   const attrs = kind === 'module' || kind === 'function' ? attrsLine(node.attrs) : '';
   if (attrs) lines.push(attrs);
@@ -103,44 +51,30 @@ function labelOf(node: IrNode, kind: DiagramNode['kind']): string {
   return lines.join('\n');
 }
 
-/** The drawable part of an IR, or null when nothing in it can be drawn. */
+/** The drawable part of an IR, or null when the stored value is not a graph IR with nodes. */
 export function diagramFromIr(ir: unknown, maxNodes = 120): Diagram | null {
-  const parsed = GraphIr.safeParse(ir);
-  if (!parsed.success) return null;
-  // Ids stay tied to the position in the IR, so index references resolve even when a node is skipped.
-  const nodes = parsed.data.nodes.flatMap((raw, index) => {
-    const node = IrNode.safeParse(raw);
-    return node.success ? [{ index, node: node.data, id: `n${index}` }] : [];
-  });
-  if (nodes.length === 0) return null;
+  const parsed = GraphIR.safeParse(ir);
+  if (!parsed.success || parsed.data.nodes.length === 0) return null;
+  const { nodes, output } = parsed.data;
   const kept = nodes.slice(0, maxNodes);
-  const byIndex = new Map(kept.map((entry) => [entry.index, entry.id]));
-  const byName = new Map(kept.flatMap((entry) => (entry.node.name ? [[entry.node.name, entry.id] as const] : [])));
-  const resolve = (ref: string | number) => (typeof ref === 'number' ? byIndex.get(ref) : byName.get(ref));
-
-  const wanted: Array<[string | number | undefined, string | number | undefined]> = [];
-  for (const entry of kept) {
-    for (const ref of inputsOf(entry.node)) wanted.push([resolve(ref), entry.id]);
-  }
-  for (const raw of parsed.data.edges ?? []) {
-    const edge = IrEdge.safeParse(raw);
-    if (edge.success) wanted.push([resolve(edge.data[0]), resolve(edge.data[1])]);
-  }
-  const diagramNodes: DiagramNode[] = kept.map((entry) => {
-    const kind = kindOf(entry.node.op);
-    return { id: entry.id, label: labelOf(entry.node, kind), kind };
+  const id = (index: number) => (index < kept.length ? `n${index}` : undefined);
+  const diagramNodes: DiagramNode[] = kept.map((node, index) => {
+    const kind = kindOf(node.op);
+    return { id: `n${index}`, label: labelOf(node, kind), kind };
   });
+  const wanted: Array<[string | undefined, string | undefined]> = kept.flatMap((node, index) =>
+    node.inputs.map((input): [string | undefined, string | undefined] => [id(input), `n${index}`]),
+  );
   // The runner lists outputs separately instead of as an `output` node: draw them as a sink.
-  const outputs = (parsed.data.output ?? []).map(resolve).filter((id): id is string => id !== undefined);
+  const outputs = output.map(id).filter((node): node is string => node !== undefined);
   if (outputs.length && !diagramNodes.some((node) => node.kind === 'output')) {
     diagramNodes.push({ id: 'output', label: 'output', kind: 'output' });
-    for (const id of outputs) wanted.push([id, 'output']);
+    for (const node of outputs) wanted.push([node, 'output']);
   }
-
   const seen = new Set<string>();
   const edges: Array<[string, string]> = [];
   for (const [from, to] of wanted) {
-    if (typeof from !== 'string' || typeof to !== 'string' || from === to) continue;
+    if (from === undefined || to === undefined || from === to) continue;
     const key = `${from}\u0000${to}`;
     if (!seen.has(key)) edges.push([from, to]);
     seen.add(key);

@@ -70,37 +70,47 @@ class Net(nn.Module):
 `;
 }
 
-/** The runner's IR: nodes with index references and a separate output list. */
+type IrNode = { op: string; target: string; attrs: Record<string, unknown>; inputs: number[]; shape: number[] | null; dtype: string | null };
+
+const node = (op: string, target: string, inputs: number[], shape: number[] | null, attrs: Record<string, unknown> = {}): IrNode => ({
+  op,
+  target,
+  attrs,
+  inputs,
+  shape,
+  dtype: shape ? 'float32' : null,
+});
+
+/** The runner's IR (GraphIR in src/core/sandbox.ts): nodes with index references and a separate output list. */
 function runnerIr(channels: number, blocks: number): unknown {
-  const nodes: unknown[] = [{ op: 'placeholder', target: 'x', inputs: [], shape: [1, 1, 28, 28], dtype: 'float32' }];
+  const nodes: IrNode[] = [node('placeholder', 'x', [], [1, 1, 28, 28])];
   let size = 28;
   for (let b = 0; b < blocks; b += 1) {
-    const prev = nodes.length - 1;
-    nodes.push({ op: 'call_module', target: 'Conv2d', attrs: { out_channels: channels, kernel_size: [3, 3] }, inputs: [prev], shape: [1, channels, size, size] });
-    nodes.push({ op: 'call_module', target: 'BatchNorm2d', attrs: { num_features: channels }, inputs: [nodes.length - 1], shape: [1, channels, size, size] });
-    nodes.push({ op: 'call_function', target: 'relu', inputs: [nodes.length - 1], shape: [1, channels, size, size] });
+    nodes.push(node('call_module', 'Conv2d', [nodes.length - 1], [1, channels, size, size], { out_channels: channels, kernel_size: [3, 3] }));
+    nodes.push(node('call_module', 'BatchNorm2d', [nodes.length - 1], [1, channels, size, size], { num_features: channels }));
+    nodes.push(node('call_function', 'relu', [nodes.length - 1], [1, channels, size, size]));
     size = Math.floor(size / 2);
-    nodes.push({ op: 'call_module', target: 'MaxPool2d', attrs: { kernel_size: 2 }, inputs: [nodes.length - 1], shape: [1, channels, size, size] });
+    nodes.push(node('call_module', 'MaxPool2d', [nodes.length - 1], [1, channels, size, size], { kernel_size: 2 }));
   }
-  nodes.push({ op: 'call_function', target: 'flatten', inputs: [nodes.length - 1], shape: [1, channels * size * size] });
-  nodes.push({ op: 'call_module', target: 'Linear', attrs: { out_features: 10 }, inputs: [nodes.length - 1], shape: [1, 10] });
+  nodes.push(node('call_function', 'flatten', [nodes.length - 1], [1, channels * size * size]));
+  nodes.push(node('call_module', 'Linear', [nodes.length - 1], [1, 10], { out_features: 10 }));
   return { method: 'fx', nodes, output: [nodes.length - 1] };
 }
 
-/** fx's own form: named nodes, args by name, a residual add and an explicit output node. */
-function fxIr(): unknown {
+/** A residual network: a node with two inputs (the add joins the branch back). */
+function residualIr(): unknown {
   return {
+    method: 'fx',
     nodes: [
-      { name: 'x', op: 'placeholder', target: 'x', args: [], shape: [1, 1, 28, 28] },
-      { name: 'stem', op: 'call_module', target: 'Conv2d', args: ['x'], shape: [1, 32, 28, 28] },
-      { name: 'branch', op: 'call_module', target: 'Conv2d', args: ['stem'], shape: [1, 32, 28, 28] },
-      { name: 'add', op: 'call_function', target: 'add', args: ['stem', 'branch'], shape: [1, 32, 28, 28] },
-      { name: 'pool', op: 'call_module', target: 'AdaptiveAvgPool2d', args: ['add'], shape: [1, 32, 1, 1] },
-      { name: 'flat', op: 'call_function', target: 'flatten', args: ['pool', 1], shape: [1, 32] },
-      { name: 'fc', op: 'call_module', target: 'Linear', args: ['flat'], shape: [1, 10] },
-      { name: 'output', op: 'output', target: 'output', args: [['fc']] },
-      { unexpected: 'a node the report cannot read' },
+      node('placeholder', 'x', [], [1, 1, 28, 28]),
+      node('call_module', 'Conv2d', [0], [1, 32, 28, 28]),
+      node('call_module', 'Conv2d', [1], [1, 32, 28, 28]),
+      node('call_function', 'add', [1, 2], [1, 32, 28, 28]),
+      node('call_module', 'AdaptiveAvgPool2d', [3], [1, 32, 1, 1]),
+      node('call_function', 'flatten', [4], [1, 32], { start_dim: 1 }),
+      node('call_module', 'Linear', [5], [1, 10]),
     ],
+    output: [6],
   };
 }
 
@@ -141,7 +151,7 @@ export function fakeCandidates(cycle: number): FakeCandidate[] {
 function pinned(candidates: FakeCandidate[]): FakeCandidate[] {
   return candidates.map((c) =>
     c.cycle === 2 && c.sampleIndex === 0
-      ? { ...c, status: 'admitted', valid: true, failureClass: null, accuracy: 0.905, novel: true, admitted: true, graphIr: fxIr(), params: 19_146, flops: 1.6e7 }
+      ? { ...c, status: 'admitted', valid: true, failureClass: null, accuracy: 0.905, novel: true, admitted: true, graphIr: residualIr(), params: 19_146, flops: 1.6e7 }
       : c,
   );
 }

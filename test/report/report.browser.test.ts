@@ -162,7 +162,7 @@ describe('report', () => {
       const nodes = await article.locator('.diagram svg g.node text').allTextContents();
       assert.ok(nodes.includes('input') && nodes.includes('output'), `rank ${i + 1} diagram: ${nodes.join(' | ')}`);
     }
-    // The fx-form IR (residual add) is drawn with its branch.
+    // The residual IR is drawn with its branch.
     const residual = await page.locator('article.arch', { hasText: '90.50 %' }).locator('.diagram svg g.node text').allTextContents();
     assert.ok(residual.includes('add') && residual.includes('AdaptiveAvgPool2d'), residual.join(' | '));
     assert.equal(await page.locator('.diagram svg g.edge').count() > 0, true);
