@@ -1,7 +1,9 @@
 /**
- * Cycles' metrics in the layout of the paper's results table (Cycle, Valid %, Best %,
- * Mean %, ≥40 %, Unique, Total train prompts), plus a pooled "all" row whose valid rate
- * carries its Wilson 95 % interval, as the paper reports the average valid rate.
+ * The paper's results table (Cycle, Valid %, Best %, Mean %, ≥40 %, Unique, Total train
+ * prompts), as one model: a row per cycle from its metrics, plus a pooled "all" row whose
+ * valid rate carries its Wilson 95 % interval, as the paper reports the average valid rate.
+ * Two renderers: plain text here (archloop status, watch) and the report's rows
+ * (src/report/table.ts: HTML, CSV, charts).
  */
 import { wilsonInterval } from './metrics';
 import type { CycleMetrics } from './stages';
@@ -10,9 +12,12 @@ import type { CycleMetrics } from './stages';
 export const PAPER_COLUMNS = ['Cycle', 'Valid %', 'Best %', 'Mean %', '≥40 %', 'Unique', 'Total train prompts', 'After repair %'] as const;
 
 export interface PaperRow {
-  cycle: string;
+  /** The cycle, or 'all' for the row pooled over the loop's cycles. */
+  cycle: number | 'all';
   sampled: number;
   valid: number;
+  /** Models that trained (the population of the accuracy columns). */
+  trained: number;
   validRate: number;
   validRateLow: number;
   validRateHigh: number;
@@ -23,14 +28,16 @@ export interface PaperRow {
   shareAbove40: number | null;
   unique: number;
   totalTrainPrompts: number;
+  /** False while the cycle still runs (its numbers come from its rows so far). */
+  finished: boolean;
 }
 
-function rowOf(metrics: CycleMetrics): PaperRow {
+export function paperRow(metrics: CycleMetrics, finished = true): PaperRow {
   return {
-    // Cycle 0 is the base model's baseline, before any fine-tune.
-    cycle: metrics.cycle === 0 ? '0 (base)' : String(metrics.cycle),
+    cycle: metrics.cycle,
     sampled: metrics.sampled,
     valid: metrics.valid,
+    trained: metrics.trained,
     validRate: metrics.validRate,
     validRateLow: metrics.validRateLow,
     validRateHigh: metrics.validRateHigh,
@@ -41,56 +48,73 @@ function rowOf(metrics: CycleMetrics): PaperRow {
     shareAbove40: metrics.shareAbove40,
     unique: metrics.admitted,
     totalTrainPrompts: metrics.totalTrainPrompts,
+    finished,
   };
 }
 
-/** Pools all cycles: rates over all samples, means weighted by trained models. */
-export function pooledRow(cycles: readonly CycleMetrics[]): PaperRow {
-  const sampled = sum(cycles.map((c) => c.sampled));
-  const valid = sum(cycles.map((c) => c.valid));
-  const validAfterRepair = sum(cycles.map((c) => c.validAfterRepair));
-  const withAccuracy = cycles.filter((c) => c.trained > 0 && c.meanAccuracy !== null);
-  const trained = sum(withAccuracy.map((c) => c.trained));
-  const weighted = (pick: (c: CycleMetrics) => number | null) =>
-    trained ? sum(withAccuracy.map((c) => (pick(c) ?? 0) * c.trained)) / trained : null;
-  const bests = cycles.map((c) => c.bestAccuracy).filter((b): b is number => b !== null);
+/** Pools cycle rows: rates over all samples, means weighted by trained models. */
+export function pooledRow(rows: readonly PaperRow[]): PaperRow {
+  const sampled = sum(rows.map((r) => r.sampled));
+  const valid = sum(rows.map((r) => r.valid));
+  const validAfterRepair = sum(rows.map((r) => r.validAfterRepair));
+  const withAccuracy = rows.filter((r) => r.trained > 0 && r.meanAccuracy !== null);
+  const trained = sum(withAccuracy.map((r) => r.trained));
+  const weighted = (pick: (r: PaperRow) => number | null) =>
+    trained ? sum(withAccuracy.map((r) => (pick(r) ?? 0) * r.trained)) / trained : null;
+  const bests = rows.map((r) => r.bestAccuracy).filter((b): b is number => b !== null);
   const [low, high] = wilsonInterval(valid, sampled);
   return {
     cycle: 'all',
     sampled,
     valid,
+    trained: sum(rows.map((r) => r.trained)),
     validRate: sampled ? valid / sampled : 0,
     validRateLow: low,
     validRateHigh: high,
     validAfterRepair,
     validAfterRepairRate: sampled ? validAfterRepair / sampled : 0,
     bestAccuracy: bests.length ? Math.max(...bests) : null,
-    meanAccuracy: weighted((c) => c.meanAccuracy),
-    shareAbove40: weighted((c) => c.shareAbove40),
-    unique: sum(cycles.map((c) => c.admitted)),
-    totalTrainPrompts: cycles.length ? cycles[cycles.length - 1]!.totalTrainPrompts : 0,
+    meanAccuracy: weighted((r) => r.meanAccuracy),
+    shareAbove40: weighted((r) => r.shareAbove40),
+    unique: sum(rows.map((r) => r.unique)),
+    totalTrainPrompts: rows.length ? rows[rows.length - 1]!.totalTrainPrompts : 0,
+    finished: rows.every((r) => r.finished),
   };
 }
 
-/** One row per cycle, then the pooled row over the loop's cycles (the baseline is not one of them). */
+/** The loop's cycles: cycle 0 is the base model's baseline, before any fine-tune, not one of them. */
+export const loopRows = (rows: readonly PaperRow[]) => rows.filter((r) => r.cycle !== 'all' && r.cycle > 0);
+
+/** One row per cycle, then the pooled row over the loop's cycles. */
 export function paperRows(cycles: readonly CycleMetrics[]): PaperRow[] {
-  const ordered = [...cycles].sort((a, b) => a.cycle - b.cycle);
-  const loop = ordered.filter((c) => c.cycle > 0);
-  return ordered.length ? [...ordered.map(rowOf), ...(loop.length ? [pooledRow(loop)] : [])] : [];
+  const rows = [...cycles].sort((a, b) => a.cycle - b.cycle).map((c) => paperRow(c));
+  const loop = loopRows(rows);
+  return [...rows, ...(loop.length ? [pooledRow(loop)] : [])];
 }
 
-const percent = (value: number | null) => (value === null ? '—' : (value * 100).toFixed(2));
+/** A fraction as a percentage with two decimals (null stays null): the unit of every rendered rate. */
+export function percent(fraction: number): number;
+export function percent(fraction: number | null): number | null;
+export function percent(fraction: number | null): number | null {
+  return fraction === null ? null : Math.round(fraction * 10_000) / 100;
+}
+
+// --- the text renderer (archloop status / watch) ------------------------------------------
+
+const cycleLabel = (row: PaperRow) => (row.cycle === 0 ? '0 (base)' : String(row.cycle));
+
+const pct = (value: number | null) => (value === null ? '—' : (value * 100).toFixed(2));
 
 function cells(row: PaperRow): string[] {
   const valid = row.sampled
     ? `${(row.validRate * 100).toFixed(1)} (${(row.validRateLow * 100).toFixed(1)}–${(row.validRateHigh * 100).toFixed(1)})`
     : '—';
   return [
-    row.cycle,
+    cycleLabel(row),
     valid,
-    percent(row.bestAccuracy),
-    percent(row.meanAccuracy),
-    percent(row.shareAbove40),
+    pct(row.bestAccuracy),
+    pct(row.meanAccuracy),
+    pct(row.shareAbove40),
     String(row.unique),
     String(row.totalTrainPrompts),
     row.sampled ? (row.validAfterRepairRate * 100).toFixed(1) : '—',

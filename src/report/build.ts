@@ -19,7 +19,8 @@ import { loadDotRenderer, svgToPng, vegaLiteToSvg, type DotRenderer } from './re
 import { accuracyPoints, failureCounts } from './series';
 import { inlineSvg } from './svg';
 import { learningComparison } from '../core/learning';
-import { buildCycleTable, cycleMetricsOf, percent, summarize, TABLE_COLUMNS, tableToCsv } from './table';
+import { percent } from '../core/paper-table';
+import { cycleMetricsOf, cyclePaperRows, summarize, TABLE_COLUMNS, tableRow, tableToCsv } from './table';
 
 export interface ReportOptions {
   /** How many top architectures to show (by accuracy). */
@@ -115,10 +116,11 @@ function lazy<T>(load: () => Promise<T>): () => Promise<T> {
 export async function buildReport(db: Queryable, runId: string, outDir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const now = options.now ?? new Date();
   const data = await loadReportData(db, runId, options.top ?? 8);
-  const rows = buildCycleTable(data.cycles, data.outcomes);
+  const paper = cyclePaperRows(data.cycles, data.outcomes);
+  const rows = paper.map(tableRow);
   const learning = learningComparison(cycleMetricsOf(data.cycles, data.outcomes).map((c) => c.metrics));
   const cycles = new Set(rows.map((row) => row.cycle));
-  const summary = summarize(rows);
+  const summary = summarize(paper);
   const out = new OutputDir(path.resolve(outDir));
 
   const figures: FigureView[] = [];

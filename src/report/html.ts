@@ -6,7 +6,8 @@
 import { escapeHtml as esc, formatCount, formatPct } from './format';
 import { formatRate, type LearningComparison, type Verdict } from '../core/learning';
 import type { CycleTableRow, RunSummary } from './table';
-import { percent, TABLE_COLUMNS } from './table';
+import { percent } from '../core/paper-table';
+import { TABLE_COLUMNS } from './table';
 
 export interface RunInfo {
   id: string;

@@ -1,5 +1,5 @@
 /** Long-form data for the plots that are drawn from candidate rows rather than the table. */
-import { percent } from './table';
+import { percent } from '../core/paper-table';
 import type { OutcomeRow } from '../db/candidates';
 
 export interface AccuracyPoint {

@@ -1,12 +1,14 @@
 /**
- * The paper's per-cycle table (Cycle, Valid %, Best %, Mean %, ≥40 %, Unique, Total train
- * prompts) plus the valid rate's Wilson interval, and its CSV form. Finished cycles use
- * the metrics stored by the cycle workflow; a cycle still running is computed from its
- * candidate rows so far, with the same function, and marked unfinished.
+ * The report's renderer of the paper table (src/core/paper-table.ts): one row per cycle in
+ * percent, for the HTML table, the CSV and the charts, and the run's summary from the
+ * pooled row. Finished cycles use the metrics stored by the cycle workflow; a cycle still
+ * running is computed from its candidate rows so far, with the same function, and marked
+ * unfinished.
  */
-import { computeCycleMetrics, wilsonInterval } from '../core/metrics';
+import { computeCycleMetrics } from '../core/metrics';
+import { loopRows, paperRow, percent, pooledRow, type PaperRow } from '../core/paper-table';
 import type { CycleMetrics } from '../core/stages';
-import type { OutcomeRow } from '../db/candidates';
+import { outcomeOf, type OutcomeRow } from '../db/candidates';
 import type { CycleRow } from '../db/runs';
 
 export interface CycleTableRow {
@@ -28,44 +30,9 @@ export interface CycleTableRow {
   finished: boolean;
 }
 
-/** A fraction as a percentage with two decimals (null stays null). */
-export function percent(fraction: number): number;
-export function percent(fraction: number | null): number | null;
-export function percent(fraction: number | null): number | null {
-  return fraction === null ? null : Math.round(fraction * 10_000) / 100;
-}
-
 export function outcomesToMetrics(cycle: CycleRow, outcomes: readonly OutcomeRow[]): CycleMetrics {
-  const own = outcomes
-    .filter((o) => o.cycle === cycle.cycle)
-    .map((o) => ({
-      sampleIndex: o.sample_index,
-      attempt: o.attempt,
-      valid: o.valid === true,
-      accuracy: o.accuracy,
-      failureClass: o.failure_class,
-      admitted: o.admitted,
-    }));
+  const own = outcomes.filter((o) => o.cycle === cycle.cycle).map(outcomeOf);
   return computeCycleMetrics(cycle.cycle, own, cycle.corpus_size);
-}
-
-export function tableRow(metrics: CycleMetrics, finished: boolean): CycleTableRow {
-  return {
-    cycle: metrics.cycle,
-    validPct: percent(metrics.validRate),
-    validLowPct: percent(metrics.validRateLow),
-    validHighPct: percent(metrics.validRateHigh),
-    validAfterRepairPct: percent(metrics.validAfterRepairRate),
-    bestPct: percent(metrics.bestAccuracy),
-    meanPct: percent(metrics.meanAccuracy),
-    above40Pct: percent(metrics.shareAbove40),
-    unique: metrics.admitted,
-    totalTrainPrompts: metrics.totalTrainPrompts,
-    sampled: metrics.sampled,
-    valid: metrics.valid,
-    trained: metrics.trained,
-    finished,
-  };
 }
 
 /** Each cycle's metrics: stored once it finished, computed from its rows so far while it runs. */
@@ -73,11 +40,32 @@ export function cycleMetricsOf(cycles: readonly CycleRow[], outcomes: readonly O
   return cycles.map((cycle) => (cycle.metrics ? { metrics: cycle.metrics, finished: true } : { metrics: outcomesToMetrics(cycle, outcomes), finished: false }));
 }
 
-/** One row per cycle that sampled anything (cycle 0 only when it sampled the base model's baseline). */
-export function buildCycleTable(cycles: readonly CycleRow[], outcomes: readonly OutcomeRow[]): CycleTableRow[] {
+/** The paper-table rows of every cycle that sampled anything (cycle 0 only when it sampled the base model's baseline). */
+export function cyclePaperRows(cycles: readonly CycleRow[], outcomes: readonly OutcomeRow[]): PaperRow[] {
   return cycleMetricsOf(cycles, outcomes)
-    .map(({ metrics, finished }) => tableRow(metrics, finished))
+    .map(({ metrics, finished }) => paperRow(metrics, finished))
     .filter((row) => row.sampled > 0);
+}
+
+/** A paper-table row as the report shows it: rates in percent. */
+export function tableRow(row: PaperRow): CycleTableRow {
+  if (row.cycle === 'all') throw new Error('the report table has one row per cycle; the pooled row is its summary');
+  return {
+    cycle: row.cycle,
+    validPct: percent(row.validRate),
+    validLowPct: percent(row.validRateLow),
+    validHighPct: percent(row.validRateHigh),
+    validAfterRepairPct: percent(row.validAfterRepairRate),
+    bestPct: percent(row.bestAccuracy),
+    meanPct: percent(row.meanAccuracy),
+    above40Pct: percent(row.shareAbove40),
+    unique: row.unique,
+    totalTrainPrompts: row.totalTrainPrompts,
+    sampled: row.sampled,
+    valid: row.valid,
+    trained: row.trained,
+    finished: row.finished,
+  };
 }
 
 export interface RunSummary {
@@ -97,29 +85,26 @@ export interface RunSummary {
   admitted: number;
 }
 
-/** The run over its loop cycles (cycle 0's baseline is the base model, not the loop). */
-export function summarize(allRows: readonly CycleTableRow[]): RunSummary {
-  const rows = allRows.filter((row) => row.cycle > 0);
-  const sampled = rows.reduce((sum, row) => sum + row.sampled, 0);
-  const valid = rows.reduce((sum, row) => sum + row.valid, 0);
-  const [low, high] = wilsonInterval(valid, sampled);
-  const peak = rows.reduce<CycleTableRow | null>((best, row) => (!best || row.validPct > best.validPct ? row : best), null);
-  const withMean = rows.filter((row) => row.meanPct !== null);
-  const bests = rows.flatMap((row) => (row.bestPct === null ? [] : [row.bestPct]));
+/** The run over its loop cycles: the paper table's pooled row, plus the peak cycle and first/last trends. */
+export function summarize(rows: readonly PaperRow[]): RunSummary {
+  const loop = loopRows(rows).map(tableRow);
+  const pooled = pooledRow(loopRows(rows));
+  const peak = loop.reduce<CycleTableRow | null>((best, row) => (!best || row.validPct > best.validPct ? row : best), null);
+  const withMean = loop.filter((row) => row.meanPct !== null);
   return {
-    cycles: rows.length,
-    sampled,
-    valid,
-    validPct: percent(sampled ? valid / sampled : 0),
-    validLowPct: percent(low),
-    validHighPct: percent(high),
+    cycles: loop.length,
+    sampled: pooled.sampled,
+    valid: pooled.valid,
+    validPct: percent(pooled.validRate),
+    validLowPct: percent(pooled.validRateLow),
+    validHighPct: percent(pooled.validRateHigh),
     peakValid: peak ? { cycle: peak.cycle, pct: peak.validPct } : null,
     firstMeanPct: withMean[0]?.meanPct ?? null,
     lastMeanPct: withMean.at(-1)?.meanPct ?? null,
     firstAbove40Pct: withMean[0]?.above40Pct ?? null,
     lastAbove40Pct: withMean.at(-1)?.above40Pct ?? null,
-    bestPct: bests.length ? Math.max(...bests) : null,
-    admitted: rows.reduce((sum, row) => sum + row.unique, 0),
+    bestPct: percent(pooled.bestAccuracy),
+    admitted: pooled.unique,
   };
 }
 

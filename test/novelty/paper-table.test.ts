@@ -10,7 +10,7 @@ const cycle2 = computeCycleMetrics(2, [outcome(true, 0.5, true), outcome(true, 0
 
 test('rows follow the paper columns, with a pooled row', () => {
   const rows = paperRows([cycle2, cycle1]);
-  assert.deepEqual(rows.map((r) => r.cycle), ['1', '2', 'all']);
+  assert.deepEqual(rows.map((r) => r.cycle), [1, 2, 'all']);
   const all = rows[2]!;
   assert.equal(all.valid, 5);
   assert.equal(all.sampled, 8);

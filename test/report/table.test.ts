@@ -4,7 +4,8 @@ import { computeCycleMetrics, wilsonInterval } from '../../src/core/metrics';
 import type { OutcomeRow } from '../../src/db/candidates';
 import type { CycleRow } from '../../src/db/runs';
 import { accuracyPoints, failureCounts } from '../../src/report/series';
-import { buildCycleTable, csvField, percent, summarize, TABLE_COLUMNS, tableToCsv } from '../../src/report/table';
+import { percent } from '../../src/core/paper-table';
+import { tableRow, csvField, cyclePaperRows, summarize, TABLE_COLUMNS, tableToCsv } from '../../src/report/table';
 
 let nextIndex = 0;
 function outcome(cycle: number, over: Partial<OutcomeRow> = {}): OutcomeRow {
@@ -30,7 +31,7 @@ const cycles: CycleRow[] = [
 
 describe('per-cycle table', () => {
   it('uses stored metrics for finished cycles, candidate rows for running ones, and skips cycles that sampled nothing', () => {
-    const rows = buildCycleTable(cycles, outcomes);
+    const rows = cyclePaperRows(cycles, outcomes).map(tableRow);
     assert.deepEqual(
       rows.map((r) => [r.cycle, r.finished, r.sampled, r.valid]),
       [
@@ -58,8 +59,8 @@ describe('per-cycle table', () => {
   });
 
   it('summarizes the run with a pooled Wilson interval, the peak cycle and first/last trends', () => {
-    const rows = buildCycleTable(cycles, outcomes);
-    const summary = summarize(rows);
+    const rows = cyclePaperRows(cycles, outcomes).map(tableRow);
+    const summary = summarize(cyclePaperRows(cycles, outcomes));
     const [low, high] = wilsonInterval(6, 13);
     assert.equal(summary.sampled, 13);
     assert.equal(summary.valid, 6);
@@ -84,7 +85,7 @@ describe('CSV', () => {
   });
 
   it('writes the paper columns first, one line per cycle, empty cells for missing values', () => {
-    const rows = buildCycleTable(cycles, [outcome(2, { valid: false, accuracy: null, failure_class: 'shape' })]);
+    const rows = cyclePaperRows(cycles, [outcome(2, { valid: false, accuracy: null, failure_class: 'shape' })]).map(tableRow);
     const lines = tableToCsv(rows).split('\r\n');
     assert.equal(lines[0], TABLE_COLUMNS.map((c) => c.title).join(','));
     assert.ok(lines[0]!.startsWith('Cycle,Valid %,Best %,Mean %,≥40 %,Unique,Total train prompts,'));
