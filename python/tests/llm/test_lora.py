@@ -1,7 +1,7 @@
 """The LoRA trainer CLI on a tiny random llama: loss falls, a SIGKILLed run resumes from its
 checkpoint, each failure has its own class, one trainer holds an output dir at a time, and a
 trainer dies with the process that started it. (Serving the adapter is tested against the
-embedded llama.cpp server in test/llm/embedded.test.ts.)"""
+embedded llama.cpp server in test/llm/embedded/server.test.ts.)"""
 
 import json
 import os

@@ -16,7 +16,7 @@ import { allNeighbours, openNoveltyIndex } from '../../src/db/novelty-index';
 import { computeCycleMetrics } from '../../src/core/metrics';
 import { profileOf } from '../../src/corpus/checks';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { fixture } from './oracle';
+import { fixture } from '../core/novelty/oracle';
 
 let db: TestDatabase;
 const config = buildConfig('paper');

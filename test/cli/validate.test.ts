@@ -13,7 +13,7 @@ import { Command } from 'commander';
 import { register, runFile } from '../../src/cli/validate';
 import { REPO_ROOT } from '../../src/env';
 import { validationRow } from '../../src/sandbox/rows';
-import { FORGERIES, GOOD_NET, SHAPE_BUG, SMALL, forging } from './helpers';
+import { FORGERIES, GOOD_NET, SHAPE_BUG, SMALL, forging } from '../sandbox/helpers';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'archloop-cli-'));
 const config = path.join(dir, 'config.json');

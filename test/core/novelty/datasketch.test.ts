@@ -7,10 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { minhashSignature, optimalBandLayout, RECALL_WEIGHTS, normalizedTokens, shingles } from '../../src/core/novelty';
+import { minhashSignature, optimalBandLayout, RECALL_WEIGHTS, normalizedTokens, shingles } from '../../../src/core/novelty';
 import { datasketch } from './oracle';
 
-const FIXTURES = path.join(__dirname, 'fixtures');
+const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'novelty');
 const programs = readdirSync(FIXTURES)
   .filter((name) => name.endsWith('.py'))
   .map((name) => readFileSync(path.join(FIXTURES, name), 'utf8'));

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { exactJaccard, normalizedTokens, shingles } from '../../src/core/novelty';
-import { tokenize } from '../../src/core/novelty/tokenize';
+import { exactJaccard, normalizedTokens, shingles } from '../../../src/core/novelty';
+import { tokenize } from '../../../src/core/novelty/tokenize';
 
 const norm = (code: string) => normalizedTokens(code).join(' ');
 const raw = (code: string) => normalizedTokens(code, { identifiers: false, numbers: false, strings: false }).join(' ');
@@ -85,7 +85,7 @@ test('the tokenizer is total and loses no non-blank character', () => {
 });
 
 test('the same network renamed, re-commented and with other constants normalizes identically', () => {
-  const read = (name: string) => readFileSync(path.join(__dirname, 'fixtures', name), 'utf8');
+  const read = (name: string) => readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'novelty', name), 'utf8');
   const a = shingles(normalizedTokens(read('alexnet_small.py')), 7);
   const b = shingles(normalizedTokens(read('alexnet_renamed.py')), 7);
   const c = shingles(normalizedTokens(read('resnet_tiny.py')), 7);

@@ -7,8 +7,8 @@ import {
   minhashSignature,
   signatureFromBytes,
   signatureToBytes,
-} from '../../src/core/novelty';
-import { Mt19937, randintUint32 } from '../../src/core/novelty/mt19937';
+} from '../../../src/core/novelty';
+import { Mt19937, randintUint32 } from '../../../src/core/novelty/mt19937';
 
 test('MT19937 reproduces numpy RandomState draws', () => {
   // Reference values from numpy 2.x: RandomState(1).randint(0, 2**32, 2, dtype=np.uint32),

@@ -12,7 +12,7 @@ import { createTrainActivities, createValidateActivities } from '../../src/activ
 import { SandboxInfraError } from '../../src/sandbox/errors';
 import { runSandbox } from '../../src/sandbox/runner';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { GOOD_NET, CHATTY_NUL, FORGERIES, SHAPE_BUG, SMALL, forging } from './helpers';
+import { GOOD_NET, CHATTY_NUL, FORGERIES, SHAPE_BUG, SMALL, forging } from '../sandbox/helpers';
 
 const enabled = Boolean(process.env.DATABASE_URL);
 

@@ -11,8 +11,8 @@ import { createSampleActivities } from '../../src/activities/sample';
 import { diagnose, failureLine, isRepairable, renderRepair } from '../../src/core/repair';
 import { loadPromptTemplate } from '../../src/llm/prompt-files';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { completion, startFakeServer, type FakeServer } from './fake-server';
-import { activityEnv, insertRun, NET, runActivity } from './support';
+import { completion, startFakeServer, type FakeServer } from '../llm/fake-server';
+import { activityEnv, insertRun, NET, runActivity } from '../llm/support';
 
 const limits = { maxParams: 2_000_000 };
 const CODE = NET(16);

@@ -1,4 +1,4 @@
-"""datasketch as an oracle for the TypeScript MinHash/LSH (test/novelty/datasketch.test.ts).
+"""datasketch as an oracle for the TypeScript MinHash/LSH (test/core/novelty/datasketch.test.ts).
 
 Reads JSON from stdin:
   {"minhash": [{"num_perm": 128, "seed": 1, "items": ["shingle", ...]}, ...],

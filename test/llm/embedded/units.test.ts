@@ -1,10 +1,10 @@
 /** Pure parts of the embedded server and the client around it: stops, prefixes, fences, the chat template. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { opensCodeFence } from '../../src/llm/client';
-import { chatTemplate } from '../../src/llm/embedded/chat';
-import { commonPrefix, cutAtStop } from '../../src/llm/embedded/engine';
-import { isInside } from '../../src/llm/embedded/adapters';
+import { opensCodeFence } from '../../../src/llm/client';
+import { chatTemplate } from '../../../src/llm/embedded/chat';
+import { commonPrefix, cutAtStop } from '../../../src/llm/embedded/engine';
+import { isInside } from '../../../src/llm/embedded/adapters';
 
 test('a reply is cut at the earliest stop string', () => {
   assert.deepEqual(cutAtStop('a\n```\nexplanation', ['\n```', '\nif __name__']), { text: 'a', stopped: true });

@@ -10,8 +10,8 @@ import { buildConfig } from '../../src/core/config';
 import { profileOf } from '../../src/corpus/checks';
 import type { SampleBatchInput } from '../../src/core/stages';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { apiError, startFakeServer, type FakeServer, type RecordedRequest, type ScriptedResponse } from './fake-server';
-import { activityEnv, insertRun, insertSeed, NET, runActivity } from './support';
+import { apiError, startFakeServer, type FakeServer, type RecordedRequest, type ScriptedResponse } from '../llm/fake-server';
+import { activityEnv, insertRun, insertSeed, NET, runActivity } from '../llm/support';
 
 const ANSWERS: [string, string][] = [
   [`Here is my design:\n\`\`\`python\n${NET(24)}\`\`\`\nIt should train fast.`, 'stop'],

@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createSeedActivities } from '../../src/activities/seeds';
 import { profileOf } from '../../src/corpus/checks';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { activityEnv, insertRun, insertSeed, NET, runActivity } from './support';
+import { activityEnv, insertRun, insertSeed, NET, runActivity } from '../llm/support';
 
 let db: TestDatabase;
 

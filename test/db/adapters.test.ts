@@ -9,7 +9,7 @@ import {
   upsertTrainingAdapter,
 } from '../../src/db/adapters';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { insertRun } from './support';
+import { insertRun } from '../llm/support';
 
 let db: TestDatabase;
 before(async () => {

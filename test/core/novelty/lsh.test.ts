@@ -14,8 +14,8 @@ import {
   signatureFromHashes,
   type BandLayout,
   type Neighbour,
-} from '../../src/core/novelty';
-import { Mt19937 } from '../../src/core/novelty/mt19937';
+} from '../../../src/core/novelty';
+import { Mt19937 } from '../../../src/core/novelty/mt19937';
 
 const THRESHOLD = 0.85;
 const layout = optimalBandLayout(THRESHOLD, 128, RECALL_WEIGHTS);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { Command } from 'commander';
 import { noveltyReport, register } from '../../src/cli/novelty';
 
-const file = (name: string) => path.join(__dirname, 'fixtures', name);
+const file = (name: string) => path.join(__dirname, '..', 'fixtures', 'novelty', name);
 
 test('archloop novelty prints pairwise estimated and exact Jaccard, flagging near-duplicates', async () => {
   const report = await noveltyReport([file('alexnet_small.py'), file('alexnet_renamed.py'), file('vgg_like.py')], {});
