@@ -112,12 +112,16 @@ export const CycleRow = z.object({
 });
 export type CycleRow = z.infer<typeof CycleRow>;
 
-/** The run's cycles, each with the corpus size the metrics count under the run's profile. */
-export async function cycleRows(db: Queryable, runId: string, profile: string): Promise<CycleRow[]> {
+/**
+ * The run's cycles, each with the corpus size the metrics count under the run's profile
+ * (null when the stored config no longer parses: then every entry counts).
+ */
+export async function cycleRows(db: Queryable, runId: string, profile: string | null): Promise<CycleRow[]> {
   const { rows } = await db.query(
     `SELECT cy.cycle, cy.model, cy.status, cy.metrics,
             (SELECT count(*) FROM corpus c
-              WHERE (c.run_id IS NULL OR (c.run_id = cy.run_id AND c.cycle <= cy.cycle)) AND ${teachesUnder('$2')}) AS corpus_size
+              WHERE (c.run_id IS NULL OR (c.run_id = cy.run_id AND c.cycle <= cy.cycle))
+                AND ($2::text IS NULL OR ${teachesUnder('$2')})) AS corpus_size
        FROM cycles cy WHERE cy.run_id = $1 ORDER BY cy.cycle`,
     [runId, profile],
   );
