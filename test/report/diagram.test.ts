@@ -3,15 +3,7 @@ import { describe, it } from 'node:test';
 import { attrsLine, diagramFromIr, diagramToDot, dotString } from '../../src/report/graph-ir';
 import { loadDotRenderer } from '../../src/report/render';
 import { inlineSvg, scopeSvgIds, stripProlog } from '../../src/report/svg';
-
-const node = (op: string, target: string, inputs: number[], shape: number[] | null = null, attrs: Record<string, unknown> = {}) => ({
-  op,
-  target,
-  attrs,
-  inputs,
-  shape,
-  dtype: shape ? 'float32' : null,
-});
+import { node } from './fake-run';
 
 const runnerForm = {
   method: 'fx',

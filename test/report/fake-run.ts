@@ -72,7 +72,8 @@ class Net(nn.Module):
 
 type IrNode = { op: string; target: string; attrs: Record<string, unknown>; inputs: number[]; shape: number[] | null; dtype: string | null };
 
-const node = (op: string, target: string, inputs: number[], shape: number[] | null, attrs: Record<string, unknown> = {}): IrNode => ({
+/** One node of the runner's graph IR (GraphIR in src/core/sandbox.ts). */
+export const node = (op: string, target: string, inputs: number[], shape: number[] | null = null, attrs: Record<string, unknown> = {}): IrNode => ({
   op,
   target,
   attrs,
