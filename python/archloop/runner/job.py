@@ -8,7 +8,6 @@ the returned IR, and accuracy from the returned predictions against test labels 
 entered the sandbox. Whatever the candidate writes, the result is a valid outcome; only a
 broken machine raises InfrastructureError.
 """
-from __future__ import annotations
 
 import math
 import os
@@ -18,21 +17,21 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
-from . import RUNNER_VERSION, contract, lifeline, untrusted, verify, warm
-from .datasets import cache, registry
-from .failures import CandidateFailure, FailureClass
-from .protocol import (DatasetInfo, DatasetSpec, Failure, InnerRequest, InnerResult, JobRequest, Logs, SandboxInfo,
-                       SandboxSection, TrainOutcome, ValidateOutcome)
-from .sandbox import gpu as gpus
-from .sandbox import jobdata, supervise
-from .sandbox import layout as sandbox_layout
-from .sandbox.identity import Identity, SandboxUnavailable, Slot, SlotsBusy, acquire_slot, identity_for
-from .structural_hash import structural_hash
+from archloop.runner import RUNNER_VERSION, contract, lifeline, untrusted, verify, warm
+from archloop.runner.datasets import cache, registry
+from archloop.runner.failures import CandidateFailure, FailureClass
+from archloop.runner.protocol import (DatasetInfo, DatasetSpec, Failure, InnerRequest, InnerResult, JobRequest, Logs,
+                                     SandboxInfo, SandboxSection, TrainOutcome, ValidateOutcome)
+from archloop.runner.sandbox import gpu as gpus
+from archloop.runner.sandbox import jobdata, supervise
+from archloop.runner.sandbox import layout as sandbox_layout
+from archloop.runner.sandbox.identity import Identity, SandboxUnavailable, Slot, SlotsBusy, acquire_slot, identity_for
+from archloop.runner.structural_hash import structural_hash
 
 MAX_GRAPH_NODES = 50_000
 BOOT_TIMEOUT_S = 300.0  # a zygote's start (torch import) under heavy load
@@ -94,7 +93,7 @@ class ProgressThrottle:
 
     def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, max_events: int = PROGRESS_MAX_EVENTS):
         self.interval_s, self.max_events = interval_s, max_events
-        self.stage: Optional[str] = None
+        self.stage: str | None = None
         self.last = -math.inf
         self.sent = 0
 
@@ -106,7 +105,7 @@ class ProgressThrottle:
         return True
 
 
-def gpu_view(kind: str, device: str, env: dict[str, str]) -> tuple[Optional[sandbox_layout.GpuView], list[str]]:
+def gpu_view(kind: str, device: str, env: dict[str, str]) -> tuple[sandbox_layout.GpuView | None, list[str]]:
     """The allotted GPUs (CUDA_VISIBLE_DEVICES) for a train job that may use CUDA, and warnings."""
     if kind != "train" or device == "cpu":
         return None, []
@@ -124,12 +123,12 @@ def gpu_view(kind: str, device: str, env: dict[str, str]) -> tuple[Optional[sand
     return view, list(allotment.warnings)
 
 
-def plan_for(kind: str, box: SandboxSection, gpu: Optional[sandbox_layout.GpuView]) -> warm.Plan:
+def plan_for(kind: str, box: SandboxSection, gpu: sandbox_layout.GpuView | None) -> warm.Plan:
     """The zygote plan of a job (what fixes its zygote's sandbox; no dataset)."""
     return warm.Plan(kind=kind, gpu=gpu, extra_ro_binds=tuple(box.extra_ro_binds))
 
 
-def job_identity(box: SandboxSection) -> tuple[Optional[Slot], Optional[Identity]]:
+def job_identity(box: SandboxSection) -> tuple[Slot | None, Identity | None]:
     """Root workers: a slot of its own for this job (its uid), held until the job ends."""
     if os.geteuid() != 0:
         return None, None
@@ -146,7 +145,7 @@ def job_identity(box: SandboxSection) -> tuple[Optional[Slot], Optional[Identity
         raise InfrastructureError(str(error)) from error
 
 
-def _signal_name(returncode: Optional[int]) -> Optional[str]:
+def _signal_name(returncode: int | None) -> str | None:
     """The signal behind an exit code of 128 + n (how bwrap and the zygote report a killed child)."""
     if returncode is None or returncode <= 128:
         return None
@@ -156,7 +155,7 @@ def _signal_name(returncode: Optional[int]) -> Optional[str]:
         return f"SIG{returncode - 128}"
 
 
-def classify_exit(outcome: supervise.Outcome, sig: Optional[str], limit_s: float) -> Failure:
+def classify_exit(outcome: supervise.Outcome, sig: str | None, limit_s: float) -> Failure:
     """Why the sandboxed process ended without a result."""
     if outcome.timed_out:
         return _failure(FailureClass.TIMEOUT, f"exceeded the wall-clock limit of {limit_s:g} s; process tree killed", "sandbox")
@@ -178,7 +177,7 @@ def classify_exit(outcome: supervise.Outcome, sig: Optional[str], limit_s: float
     return _failure(FailureClass.CRASH, f"exited with code {outcome.returncode} without a result {tail[0][:300]}".strip(), "sandbox")
 
 
-def interpret(outcome: supervise.Outcome, sig: Optional[str], limit_s: float) -> tuple[Optional[InnerResult], Optional[Failure]]:
+def interpret(outcome: supervise.Outcome, sig: str | None, limit_s: float) -> tuple[InnerResult | None, Failure | None]:
     """The sandbox's report and the failure it amounts to. A genuine run writes exactly one
     result event; several mean the program wrote its own. Limits the supervisor saw broken
     (time, output, signals) win over whatever the process reported."""
@@ -204,7 +203,7 @@ def interpret(outcome: supervise.Outcome, sig: Optional[str], limit_s: float) ->
 
 
 class Job:
-    def __init__(self, request: JobRequest, unsafe_no_sandbox: bool, emit: Emit, env: Optional[dict[str, str]] = None):
+    def __init__(self, request: JobRequest, unsafe_no_sandbox: bool, emit: Emit, env: dict[str, str] | None = None):
         env = dict(os.environ) if env is None else env
         self.request = request
         self.emit = emit
@@ -226,8 +225,8 @@ class Job:
 
     # ---- result assembly ------------------------------------------------------------
 
-    def _base(self, spec: Optional[DatasetSpec], failure: Optional[Failure], inner: Optional[InnerResult],
-              sandbox: Optional[SandboxInfo], logs: Logs) -> dict:
+    def _base(self, spec: DatasetSpec | None, failure: Failure | None, inner: InnerResult | None,
+              sandbox: SandboxInfo | None, logs: Logs) -> dict:
         timings = dict(inner.timings) if inner else {}
         timings.update(self.timings)
         timings["totalS"] = round(time.perf_counter() - self.started, 4)
@@ -238,7 +237,7 @@ class Job:
             runner_version=RUNNER_VERSION, torch_version=inner.torch_version if inner else None,
         )
 
-    def finish(self, spec, failure, inner, sandbox, logs, labels: Optional[Callable[[], np.ndarray]]):
+    def finish(self, spec, failure, inner, sandbox, logs, labels: Callable[[], np.ndarray] | None):
         """labels: the test labels in the order this job's sandbox saw the images (train)."""
         if self.request.kind == "validate":
             return self._finish_validate(spec, failure, inner, sandbox, logs)
@@ -276,7 +275,7 @@ class Job:
 
     # ---- running --------------------------------------------------------------------
 
-    def run(self, pool: Optional[warm.Pool] = None, cancel: Optional[threading.Event] = None):
+    def run(self, pool: warm.Pool | None = None, cancel: threading.Event | None = None):
         """pool: zygotes started ahead (the server); without one, a zygote is booted for this job."""
         empty_logs = Logs(stdout="", stderr="", truncated_bytes=0)
         try:
@@ -310,8 +309,8 @@ class Job:
         return warm.JobSettings(limits=",".join(f"{k}={v}" for k, v in limits.items()), threads=self.request.training.threads,
                                 job_bytes=box.job_dir_mb * 2**20, tmp_bytes=box.tmp_mb * 2**20, shm_bytes=box.shm_mb * 2**20)
 
-    def _sandboxed(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData, pool: Optional[warm.Pool],
-                   cancel: Optional[threading.Event]):
+    def _sandboxed(self, spec: DatasetSpec, data_dir: Path, data: jobdata.JobData, pool: warm.Pool | None,
+                   cancel: threading.Event | None):
         request = self.request
         gpu, warnings = gpu_view(request.kind, request.training.device, self.env)
         self.warnings += warnings
@@ -401,8 +400,8 @@ class Job:
         info = self._info(limits, wall, outcome, os.getuid(), None, gpu, seccomp_on=False)
         return self._result(spec, data_dir, data, outcome, info, wall)
 
-    def _info(self, limits: dict, wall: float, outcome: supervise.Outcome, uid: int, slot: Optional[int],
-              gpu_view: Optional[sandbox_layout.GpuView], seccomp_on: bool) -> SandboxInfo:
+    def _info(self, limits: dict, wall: float, outcome: supervise.Outcome, uid: int, slot: int | None,
+              gpu_view: sandbox_layout.GpuView | None, seccomp_on: bool) -> SandboxInfo:
         box = self.request.sandbox
         return SandboxInfo(mode=self.mode, uid=uid, slot=slot, seccomp=seccomp_on, wall_limit_s=wall,
                            address_space_mb=None if limits["as"] == "inf" else int(limits["as"]) // (1024 * 1024),

@@ -4,7 +4,6 @@ Hypothesis feeds arbitrary bytes and arbitrary JSON into the parser and the resu
 assembly: whatever a candidate writes to the event channel, the runner produces a valid,
 JSON-serialisable outcome (a classified failure), never an exception.
 """
-from __future__ import annotations
 
 import base64
 import json

@@ -21,7 +21,6 @@ What it denies (EPERM unless noted), on top of what bwrap, the dropped uid and
   reboot, swap, acct, clocks, quotas, syslog, iopl/ioperm…;
 - any other syscall ABI (x32 on x86-64; a foreign architecture kills the process).
 """
-from __future__ import annotations
 
 import errno
 import platform
