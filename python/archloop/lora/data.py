@@ -5,7 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from archloop.llm.lora_job import JobError
+from archloop.lora.job import JobError
 
 
 def sha256_file(path: Path) -> str:
