@@ -58,8 +58,9 @@ def claim_output_dir(out: Path, job_fp: dict) -> None:
 
 
 def run(job: LoraJob) -> dict:
+    from archloop.hashing import sha256_file
     from archloop.lora.checkpoints import resumable_checkpoint
-    from archloop.lora.data import read_pairs, sha256_file
+    from archloop.lora.data import read_pairs
     from archloop.lora.manifest import build_manifest
 
     if not Path(job.baseModel).is_dir():
