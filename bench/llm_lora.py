@@ -1,4 +1,4 @@
-"""LoRA training speed of the real trainer CLI (python -m archloop.llm.lora) on the converted
+"""LoRA training speed of the real trainer CLI (python -m archloop.lora) on the converted
 SmolLM2-135M at a fixed sequence length, with the paper's LoRA settings (r 32, alpha 32,
 dropout 0.05, q/k/v/o/gate/up/down).
 
@@ -32,7 +32,7 @@ def write_pairs(path: Path, count: int) -> None:
 def run_trainer(job: dict, env: dict, workdir: Path) -> list[tuple[float, dict]]:
     job_file = workdir / "job.json"
     job_file.write_text(json.dumps(job))
-    proc = subprocess.Popen([sys.executable, "-m", "archloop.llm.lora", "--job", str(job_file)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "archloop.lora", "--job", str(job_file)], env=env,
                             stdout=subprocess.PIPE, stderr=(workdir / "trainer.log").open("w"), text=True)
     events = [(time.perf_counter(), json.loads(line)) for line in proc.stdout]
     if proc.wait() != 0:

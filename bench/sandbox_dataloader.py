@@ -6,7 +6,6 @@ usage: .venv/bin/python bench/sandbox_dataloader.py [--images 8192] [--batch 16 
        [--models none small reference]
        [--workers 0 2] [--repeats 3]
 """
-from __future__ import annotations
 
 import argparse
 import json

@@ -5,7 +5,6 @@ first uses the warm path avoids (FlopCounterMode, fx ShapeProp), then one cold
 
 usage: .venv/bin/python bench/sandbox_profile.py [--dataset fashion-mnist] [--program simple]
 """
-from __future__ import annotations
 
 import argparse
 import json

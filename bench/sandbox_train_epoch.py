@@ -4,7 +4,6 @@ repeated; prints the median epoch time (trainS), images/s and the whole-job wall
 usage: .venv/bin/python bench/sandbox_train_epoch.py [--train 50000 --test 10000 --batch 16
        --device cuda --bf16 --channels-last --runs 5 --unsafe-no-sandbox]
 """
-from __future__ import annotations
 
 import argparse
 import json

@@ -7,7 +7,6 @@ the same interpreter run directly.
 
 usage: .venv/bin/python bench/sandbox_validate.py [--rounds 3] [--bare-runs 20]
 """
-from __future__ import annotations
 
 import argparse
 import json

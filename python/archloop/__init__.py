@@ -1,2 +1,2 @@
-"""archloop's Python side: the sandboxed runner for generated PyTorch programs, the LoRA
-trainer and the embedded OpenAI-compatible LLM server. Orchestration lives in TypeScript."""
+"""archloop's Python side: the sandboxed runner for generated PyTorch programs (`runner`), the
+embedded models' weights (`llm`) and the LoRA trainer (`lora`). Orchestration lives in TypeScript."""

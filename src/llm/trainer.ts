@@ -1,5 +1,5 @@
 /**
- * Drives the Python LoRA trainer (`python -m archloop.llm.lora --job JOB.json`): the job
+ * Drives the Python LoRA trainer (`python -m archloop.lora --job JOB.json`): the job
  * file it reads, the JSON lines it prints (progress, done, error), and the process itself.
  * Re-running the same job after a kill resumes from outputDir/checkpoints. The trainer
  * locks outputDir for its lifetime and dies with the process that started it (its
@@ -109,7 +109,7 @@ export function trainerCommand(jobFile: string): { command: string; args: string
   const pythonPath = [PYTHON_SRC, process.env.PYTHONPATH].filter(Boolean).join(':');
   return {
     command: pythonBin(),
-    args: ['-m', 'archloop.llm.lora', '--job', jobFile],
+    args: ['-m', 'archloop.lora', '--job', jobFile],
     // The trainer checks it still has this parent after arming its parent-death signal.
     env: { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1', ARCHLOOP_PARENT_PID: String(process.pid) },
   };

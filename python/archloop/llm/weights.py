@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from archloop.hashing import sha256_file
+
 
 @dataclass(frozen=True)
 class Weights:
@@ -92,14 +94,6 @@ def gguf_path(name: str, cache: Path) -> Path:
     return cache / f"{name}.gguf"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def lookup(name: str) -> Weights:
     try:
         return CATALOG[name]
@@ -166,7 +160,7 @@ def fetch(name: str, cache: Path | None = None) -> Path:
     out = gguf_path(name, cache)
     if out.is_file():
         # Checked again at every start (≈ 2 s per GB): the cache is a plain directory.
-        if out.stat().st_size == weights.size and sha256_of(out) == weights.sha256:
+        if out.stat().st_size == weights.size and sha256_file(out) == weights.sha256:
             return out
         out.unlink()
     check_disk(weights, cache)

@@ -7,7 +7,6 @@ is {"event":"error","message":…} with exit code 3; a failing candidate is a re
 with exit code 0. --unsafe-no-sandbox also needs ARCHLOOP_ALLOW_UNSAFE=1 in the environment.
 `serve` runs many jobs through a pool of zygotes (serve.py).
 """
-from __future__ import annotations
 
 import argparse
 import json
@@ -34,7 +33,7 @@ def log(event: str, **fields) -> None:
 
 
 def _request(args, kind: str):
-    from .protocol import DatasetSection, JobRequest
+    from archloop.runner.protocol import DatasetSection, JobRequest
 
     if args.code:
         dataset = DatasetSection(name=args.dataset, path=args.dataset_path or "", download=not args.no_download)
@@ -48,8 +47,8 @@ def _request(args, kind: str):
 
 
 def run_job(args, kind: str) -> int:
-    from . import lifeline
-    from .job import InfrastructureError, Job
+    from archloop.runner import lifeline
+    from archloop.runner.job import InfrastructureError, Job
 
     # Die with the worker that started us (it spawns us in our own process group, so its
     # own death would not reach us otherwise); bwrap --die-with-parent does the rest.
@@ -76,8 +75,8 @@ def run_job(args, kind: str) -> int:
 
 
 def dataset_spec(args) -> int:
-    from .datasets import registry
-    from .protocol import DatasetSection
+    from archloop.runner.datasets import registry
+    from archloop.runner.protocol import DatasetSection
 
     section = DatasetSection(name=args.dataset, path=args.dataset_path or "", download=not args.no_download,
                              synthetic_train_size=args.synthetic_train_size, synthetic_test_size=args.synthetic_test_size)
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--no-download", action="store_true")
         sub.add_argument("--unsafe-no-sandbox", action="store_true",
                          help="run WITHOUT bubblewrap (rlimits and timeouts only; needs ARCHLOOP_ALLOW_UNSAFE=1): never on a shared machine")
-    from .serve import add_arguments
+    from archloop.runner.serve import add_arguments
     add_arguments(commands.add_parser("serve", help="run jobs from stdin through a pool of zygotes (workers, the CLI)"))
     spec = commands.add_parser("dataset-spec", help="print a dataset's spec (input shape, classes, mean/std)")
     spec.add_argument("--dataset", required=True, choices=["cifar10", "fashion-mnist", "synthetic"])
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dataset-spec":
         return dataset_spec(args)
     if args.command == "serve":
-        from .serve import serve
+        from archloop.runner.serve import serve
         return serve(args)
     return run_job(args, args.command)
 

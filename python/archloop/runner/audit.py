@@ -5,12 +5,11 @@ via C code), but it turns the common hostile moves into a precise `sandbox-viola
 instead of a confusing downstream error, and adds a layer in --unsafe-no-sandbox mode.
 Audit hooks cannot be removed once added.
 """
-from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
-from .failures import SandboxViolation
+from archloop.runner.failures import SandboxViolation
 
 _BLOCKED_EVENTS = {
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",

@@ -3,9 +3,8 @@
 Per batch it gathers indices, converts to float, normalizes and flips with tensor ops:
 no DataLoader, no worker processes, no per-sample Python. Iterating it again reshuffles.
 """
-from __future__ import annotations
 
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -23,7 +22,7 @@ class TensorBatches:
         flip: bool = True,
         seed: int = 0,
         channels_last: bool = False,
-        on_batch: Optional[Callable[[int], None]] = None,
+        on_batch: Callable[[int], None] | None = None,
     ):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError("images must be a (N, C, H, W) uint8 tensor")

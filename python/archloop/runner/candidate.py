@@ -1,5 +1,4 @@
 """Loading the candidate module and constructing its Net under the contract."""
-from __future__ import annotations
 
 import importlib.util
 import sys
@@ -9,9 +8,9 @@ from typing import Any
 
 import torch
 
-from .contract import check_hyperparameters
-from .failures import CandidateFailure, FailureClass
-from .protocol import DatasetSpec, TrainingSection
+from archloop.runner.contract import check_hyperparameters
+from archloop.runner.failures import CandidateFailure, FailureClass
+from archloop.runner.protocol import DatasetSpec, TrainingSection
 
 ALLOWED_PRM = {"lr", "momentum", "dropout", "batch"}
 # Bound before any candidate code runs, so a program that rebinds torch.nn.Module.parameters

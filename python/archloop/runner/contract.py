@@ -4,11 +4,10 @@ The contract (docs/design.md): module-level `supported_hyperparameters()`, and a
 with `__init__(self, in_shape, out_shape, prm, device)`, `forward`, `train_setup`,
 `learn`. Methods may come from other classes defined in the same file (`class Net(Base)`).
 """
-from __future__ import annotations
 
 import ast
 
-from .failures import CandidateFailure, FailureClass
+from archloop.runner.failures import CandidateFailure, FailureClass
 
 REQUIRED_METHODS = ("forward", "train_setup", "learn")
 INIT_PARAMS = ("in_shape", "out_shape", "prm", "device")

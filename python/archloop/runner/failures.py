@@ -4,7 +4,6 @@ A candidate's failure is a result, never a crash of the runner: every stage rais
 CandidateFailure with a class and a precise message, and `classify_exception` turns
 whatever the untrusted code raised into one.
 """
-from __future__ import annotations
 
 import errno
 import socket

@@ -10,10 +10,10 @@ An op whose FLOPs the graph cannot tell (an LSTM, einsum, a Transformer layer, â
 Unknown, and the caller falls back to FlopCounterMode for that candidate alone. The two
 agree on the test corpus (python/tests/runner/test_flops.py).
 """
-from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 Shape = Sequence[int]
 
@@ -110,7 +110,7 @@ UNKNOWN_FUNCTIONS = {  # they do run products, in ways the graph does not spell 
 }
 
 
-def fx_node(module: Optional[Any], function: Optional[str], args: Sequence[Optional[Shape]], out: Optional[Shape]) -> int:
+def fx_node(module: Any | None, function: str | None, args: Sequence[Shape | None], out: Shape | None) -> int:
     """FLOPs of one fx node: `module` for call_module, else `function` (the callable's or
     method's name); `args` are the shapes of its positional tensor arguments (None for a
     non-tensor), `out` its output shape."""
@@ -132,7 +132,7 @@ def fx_node(module: Optional[Any], function: Optional[str], args: Sequence[Optio
     return 0
 
 
-def _fx_module(module: Any, args: Sequence[Optional[Shape]], out: Optional[Shape]) -> int:
+def _fx_module(module: Any, args: Sequence[Shape | None], out: Shape | None) -> int:
     kind = type(module).__name__
     if kind in CONV_MODULES or kind in TRANSPOSED_MODULES:
         return conv(_need(args, 0), list(module.weight.shape), _need_shape(out), kind in TRANSPOSED_MODULES)
@@ -151,7 +151,7 @@ JIT_CONV = {"conv1d", "conv2d", "conv3d"}
 JIT_TRANSPOSED = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
 
 
-def jit_node(kind: str, args: Sequence[Optional[Shape]], constants: dict[int, Any], out: Optional[Shape]) -> int:
+def jit_node(kind: str, args: Sequence[Shape | None], constants: dict[int, Any], out: Shape | None) -> int:
     """FLOPs of one aten:: node of a traced (inlined) graph; `args` are the shapes of its
     inputs by position (None when not a tensor), `constants` its constant inputs."""
     if not kind.startswith("aten::"):
@@ -177,13 +177,13 @@ def jit_node(kind: str, args: Sequence[Optional[Shape]], constants: dict[int, An
     return 0
 
 
-def _need(args: Sequence[Optional[Shape]], index: int) -> Shape:
+def _need(args: Sequence[Shape | None], index: int) -> Shape:
     if index >= len(args) or args[index] is None:
         raise Unknown(f"argument {index} has no known shape")
     return args[index]  # type: ignore[return-value]
 
 
-def _need_shape(shape: Optional[Shape]) -> Shape:
+def _need_shape(shape: Shape | None) -> Shape:
     if shape is None:
         raise Unknown("output has no known shape")
     return shape

@@ -4,20 +4,19 @@ The IR carries no names from the source (variable, attribute or class names of u
 modules are dropped) so that the structural hash depends on structure only. Op names
 are canonicalized: F.relu, torch.relu, x.relu() and nn.ReLU are all `relu`.
 """
-from __future__ import annotations
 
 import operator
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.fx
 
-from . import flops as flop_count
-from .protocol import GraphIR, GraphNode
-from .structural_hash import COMMUTATIVE  # noqa: F401  (re-exported for callers)
+from archloop.runner import flops as flop_count
+from archloop.runner.protocol import GraphIR, GraphNode
+from archloop.runner.structural_hash import COMMUTATIVE  # noqa: F401  (re-exported for callers)
 
 # Hyperparameters of built-in modules that define structure (names, not weights).
 MODULE_ATTRS = (
@@ -139,7 +138,7 @@ def _fx_flops(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int:
                               shape(node))
 
 
-def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Optional[int]]:
+def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, int | None]:
     """The IR and the forward FLOPs of the whole batch (None when an op's count is unknown)."""
     gm = torch.fx.symbolic_trace(model)
     Shapes(gm).run(example)
@@ -147,7 +146,7 @@ def fx_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Op
     forward: dict[torch.fx.Node, int] = {}  # identity ops forward to their input
     nodes: list[GraphNode] = []
     output: list[int] = []
-    flops: Optional[int] = 0
+    flops: int | None = 0
 
     def refs(node: torch.fx.Node) -> list[int]:
         found: list[int] = []
@@ -212,7 +211,7 @@ def _jit_flops(node: torch._C.Node, attributes: dict[str, Any]) -> int:
     return flop_count.jit_node(node.kind(), shapes, constants, _jit_shape(outputs[0])[0] if outputs else None)
 
 
-def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, Optional[int]]:
+def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, int | None]:
     """The IR and the forward FLOPs of the whole batch (None when an op's count is unknown)."""
     with warnings.catch_warnings():  # jit.trace is deprecated upstream; it is only the fallback here
         warnings.simplefilter("ignore")
@@ -220,7 +219,7 @@ def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, O
     graph = traced.inlined_graph
     index: dict[str, int] = {}
     nodes: list[GraphNode] = []
-    flops: Optional[int] = 0
+    flops: int | None = 0
     inputs = list(graph.inputs())
     attributes: dict[str, Any] = {inputs[0].debugName(): model}
     for value in inputs[1:]:  # inputs[0] is the module itself
@@ -269,7 +268,7 @@ def jit_graph(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, O
     return GraphIR(method="jit", nodes=nodes, output=output), flops
 
 
-def build(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, list[str], Optional[int]]:
+def build(model: torch.nn.Module, example: torch.Tensor) -> tuple[GraphIR, list[str], int | None]:
     """The IR, any warnings (why fx was not usable) and the batch's forward FLOPs (None:
     unknown from the graph). Traced in eval mode without grad."""
     with torch.no_grad():

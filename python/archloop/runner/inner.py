@@ -8,7 +8,6 @@ on its own: `python -m archloop.runner.inner`, which limits itself, then imports
 Everything after the candidate is imported is untrusted: the launcher treats what comes
 out of this process as data to validate, never as truth it cannot check.
 """
-from __future__ import annotations
 
 import argparse
 import json
@@ -65,8 +64,8 @@ def run_request(events: Events) -> NoReturn:
     """Reads the request and runs it: the candidate's code runs from here on."""
     import torch
 
-    from . import audit, train, validate
-    from .protocol import InnerRequest
+    from archloop.runner import audit, train, validate
+    from archloop.runner.protocol import InnerRequest
 
     request = InnerRequest.model_validate_json(sys.stdin.buffer.read())
     if request.training.device != "cpu" and request.kind == "train" and torch.cuda.is_available():
@@ -90,14 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     apply_limits(args.limits)
-    from .lifeline import die_with_parent
+    from archloop.runner.lifeline import die_with_parent
     die_with_parent(None)  # without bwrap there is no PID namespace to take us down with the runner
     events = Events(args.events_fd)
     events.progress("start")
 
     import torch  # noqa: F401  (after the limits: the import itself runs confined)
 
-    from . import audit, train, validate  # noqa: F401
+    from archloop.runner import audit, train, validate  # noqa: F401
 
     use_threads(args.threads)
     events.progress("ready")

@@ -8,14 +8,12 @@
 - Without bubblewrap there is no PID namespace: the runner becomes a child subreaper, so a
   candidate's setsid/double-forked descendants are re-parented to it and killed after the job.
 """
-from __future__ import annotations
 
 import ctypes
 import os
 import signal
 import time
 from pathlib import Path
-from typing import Optional
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -28,13 +26,13 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
-def die_with_parent(expected_parent: Optional[int]) -> None:
+def die_with_parent(expected_parent: int | None) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(EXIT_ORPHANED)  # the parent died before the death signal was armed
 
 
-def parent_from_env(value: Optional[str]) -> Optional[int]:
+def parent_from_env(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 

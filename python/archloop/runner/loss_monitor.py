@@ -4,9 +4,8 @@ The model's own criterion (LEMUR nets keep it in `self.criteria`, a tuple, or
 `self.criterion`) is wrapped after train_setup; each call adds to on-device counters,
 which the training loop reads only at its progress checkpoints.
 """
-from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -29,10 +28,10 @@ class MonitoredLoss(torch.nn.Module):
 class LossTracker:
     def __init__(self) -> None:
         self.steps = 0
-        self.first: Optional[float] = None
-        self.last: Optional[torch.Tensor] = None
-        self.total: Optional[torch.Tensor] = None
-        self.non_finite: Optional[torch.Tensor] = None
+        self.first: float | None = None
+        self.last: torch.Tensor | None = None
+        self.total: torch.Tensor | None = None
+        self.non_finite: torch.Tensor | None = None
 
     def record(self, loss: torch.Tensor) -> None:
         value = loss.detach().float().mean()
@@ -79,5 +78,5 @@ def parameters_finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def to_float(value: Optional[float]) -> Optional[float]:
+def to_float(value: float | None) -> float | None:
     return None if value is None or value != value or value in (float("inf"), float("-inf")) else value

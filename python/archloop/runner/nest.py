@@ -10,14 +10,13 @@ then the candidate process drops to the slot's uid (root workers) or to no capab
 loads. What stays shared with the zygote is only what the outer sandbox already made
 read-only, and the zygote's memory as it was at fork time (torch imported, no secrets).
 """
-from __future__ import annotations
 
 import ctypes
 import errno
 import os
 import signal
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
 CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x20000000, 0x40000000

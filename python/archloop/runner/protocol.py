@@ -10,15 +10,14 @@ models are strict (finite, bounded numbers; bounded strings and lists; known fai
 classes) and every string is cleaned of NULs and lone surrogates, which Postgres and
 UTF-8 encoders reject, so a forged event becomes a classified failure, never a crash.
 """
-from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from .failures import FailureClass
+from archloop.runner.failures import FailureClass
 
 _UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")
 MAX_SAFE_INT = 2**53 - 1  # what a JavaScript number holds exactly
@@ -161,8 +160,8 @@ class Failure(Wire):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", use_enum_values=True)
 
 
-Scalar = Union[bool, int, float, Name, None]  # bool first: pydantic keeps True a bool
-AttrValue = Union[Scalar, Annotated[list[Union[Scalar, Annotated[list[Scalar], Field(max_length=64)]]], Field(max_length=64)]]
+Scalar = bool | int | float | Name | None  # bool first: pydantic keeps True a bool
+AttrValue = Scalar | Annotated[list[Scalar | Annotated[list[Scalar], Field(max_length=64)]], Field(max_length=64)]
 
 
 class GraphNode(Wire):
@@ -170,8 +169,8 @@ class GraphNode(Wire):
     target: bounded_text(1024)
     attrs: Annotated[dict[Name, AttrValue], Field(max_length=64)] = Field(default_factory=dict)
     inputs: Annotated[list[Count], Field(max_length=4096)] = Field(default_factory=list)
-    shape: Optional[Annotated[list[Annotated[int, Field(ge=-1, le=MAX_SAFE_INT)]], Field(max_length=16)]] = None
-    dtype: Optional[Name] = None
+    shape: Annotated[list[Annotated[int, Field(ge=-1, le=MAX_SAFE_INT)]], Field(max_length=16)] | None = None
+    dtype: Name | None = None
 
 
 class GraphIR(Wire):
@@ -182,9 +181,9 @@ class GraphIR(Wire):
 
 class LossStats(Wire):
     steps: Count
-    first: Optional[float]
-    last: Optional[float]
-    mean: Optional[float]
+    first: float | None
+    last: float | None
+    mean: float | None
     non_finite: Count
 
 
@@ -195,22 +194,22 @@ class InnerResult(Wire):
     """What the sandboxed process reports: every field is the candidate's claim, bounded."""
 
     ok: bool
-    failure: Optional[Failure] = None
-    output_shape: Optional[Annotated[list[Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]], Field(max_length=8)]] = None
-    params: Optional[Count] = None
-    flops: Optional[Annotated[float, Field(ge=0, le=1e30)]] = None
-    graph: Optional[GraphIR] = None
+    failure: Failure | None = None
+    output_shape: Annotated[list[Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]], Field(max_length=8)] | None = None
+    params: Count | None = None
+    flops: Annotated[float, Field(ge=0, le=1e30)] | None = None
+    graph: GraphIR | None = None
     warnings: Annotated[list[bounded_text(2048)], Field(max_length=64)] = Field(default_factory=list)
     timings: Timings = Field(default_factory=dict)
     # train
-    predictions_b64: Optional[str] = None  # decoded and checked on the trusted side
-    train_images: Optional[Count] = None
-    device: Optional[Literal["cpu", "cuda"]] = None
-    bf16: Optional[bool] = None
-    channels_last: Optional[bool] = None
-    threads: Optional[Annotated[int, Field(ge=1, le=4096)]] = None
-    loss: Optional[LossStats] = None
-    torch_version: Optional[Name] = None
+    predictions_b64: str | None = None  # decoded and checked on the trusted side
+    train_images: Count | None = None
+    device: Literal["cpu", "cuda"] | None = None
+    bf16: bool | None = None
+    channels_last: bool | None = None
+    threads: Annotated[int, Field(ge=1, le=4096)] | None = None
+    loss: LossStats | None = None
+    torch_version: Name | None = None
 
 
 STAGE_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -220,9 +219,9 @@ class ProgressEvent(Wire):
     event: Literal["progress"] = "progress"
     stage: Annotated[str, StringConstraints(pattern=STAGE_NAME)]
     elapsed_s: Seconds
-    images: Optional[Count] = None
-    total_images: Optional[Count] = None
-    loss: Optional[Annotated[float, Field(ge=-1e30, le=1e30)]] = None
+    images: Count | None = None
+    total_images: Count | None = None
+    loss: Annotated[float, Field(ge=-1e30, le=1e30)] | None = None
 
 
 # ---- the result the TS side stores ---------------------------------------------------
@@ -230,21 +229,21 @@ class ProgressEvent(Wire):
 
 class SandboxInfo(Wire):
     mode: Literal["bwrap", "none"]
-    uid: Optional[int]
-    slot: Optional[int] = None  # which per-slot uid ran the job (root workers)
+    uid: int | None
+    slot: int | None = None  # which per-slot uid ran the job (root workers)
     seccomp: bool = False
     wall_limit_s: float
-    address_space_mb: Optional[int]
+    address_space_mb: int | None
     cpu_s: int
     nproc: int
     nofile: int
     fsize_mb: int
     gpus: list[str] = Field(default_factory=list)  # device nodes bound into the sandbox
-    exit_code: Optional[int]
-    signal: Optional[str]
+    exit_code: int | None
+    signal: str | None
     # How many candidates the zygote that forked this one's sandbox had run before (0: a
     # zygote booted for it); None without a zygote (unsafe mode).
-    zygote_jobs: Optional[int] = None
+    zygote_jobs: int | None = None
 
 
 class Logs(Wire):
@@ -261,14 +260,14 @@ class DatasetInfo(Wire):
 
 class ResultBase(Wire):
     ok: bool
-    failure: Optional[Failure]
-    dataset: Optional[DatasetInfo]
+    failure: Failure | None
+    dataset: DatasetInfo | None
     warnings: list[Text]
     timings: dict[str, float]
-    sandbox: Optional[SandboxInfo]
+    sandbox: SandboxInfo | None
     logs: Logs
     runner_version: str
-    torch_version: Optional[Text]
+    torch_version: Text | None
 
 
 # Fields whose values come from inside the candidate's own process: nothing outside it can
@@ -280,31 +279,31 @@ TRAIN_CLAIMED = ["trainImages", "loss", "device", "bf16", "channelsLast", "threa
 
 class ValidateOutcome(ResultBase):
     kind: Literal["validate"] = "validate"
-    output_shape: Optional[list[int]]
-    params: Optional[int]
-    flops: Optional[float]
-    graph: Optional[GraphIR]
-    structural_hash: Optional[str]
+    output_shape: list[int] | None
+    params: int | None
+    flops: float | None
+    graph: GraphIR | None
+    structural_hash: str | None
     claimed: list[str] = Field(default_factory=lambda: list(VALIDATE_CLAIMED))
 
 
 class TrainOutcome(ResultBase):
     kind: Literal["train"] = "train"
-    accuracy: Optional[float]
-    correct: Optional[int]
-    test_size: Optional[int]
-    train_images: Optional[int]
+    accuracy: float | None
+    correct: int | None
+    test_size: int | None
+    train_images: int | None
     epochs: int
     batch_size: int
-    device: Optional[str]
-    bf16: Optional[bool]
-    channels_last: Optional[bool]
-    threads: Optional[int]
+    device: str | None
+    bf16: bool | None
+    channels_last: bool | None
+    threads: int | None
     seed: int
-    loss: Optional[LossStats]
+    loss: LossStats | None
     claimed: list[str] = Field(default_factory=lambda: list(TRAIN_CLAIMED))
 
 
 class ResultEvent(Wire):
     event: Literal["result"] = "result"
-    result: Union[ValidateOutcome, TrainOutcome] = Field(discriminator="kind")
+    result: ValidateOutcome | TrainOutcome = Field(discriminator="kind")

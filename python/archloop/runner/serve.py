@@ -14,7 +14,6 @@ pool and ends the process; it also dies with the process that started it
 (ARCHLOOP_PARENT_PID). Jobs without bubblewrap (unsafe mode) run as one-shot runner
 processes: their clean-up sweeps every descendant of the process that runs them.
 """
-from __future__ import annotations
 
 import argparse
 import json
@@ -23,20 +22,21 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from . import lifeline, warm
-from .job import InfrastructureError, Job, gpu_view, plan_for
-from .protocol import JobRequest, SandboxSection
+from archloop.runner import lifeline, warm
+from archloop.runner.job import InfrastructureError, Job, gpu_view, plan_for
+from archloop.runner.protocol import JobRequest, SandboxSection
+
 
 class Command(BaseModel):
     op: Literal["run", "prewarm", "cancel"]
-    id: Optional[str] = Field(default=None, min_length=1, max_length=64)  # run, cancel
-    request: Optional[dict] = None  # run
-    kind: Optional[Literal["validate", "train"]] = None  # prewarm: what the zygote will run,
-    sandbox: Optional[dict] = None  # with which sandbox settings,
+    id: str | None = Field(default=None, min_length=1, max_length=64)  # run, cancel
+    request: dict | None = None  # run
+    kind: Literal["validate", "train"] | None = None  # prewarm: what the zygote will run,
+    sandbox: dict | None = None  # with which sandbox settings,
     device: Literal["auto", "cpu", "cuda"] = "auto"  # and (train) which device
 
 
@@ -64,8 +64,8 @@ class Running:
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
-        self.process: Optional[subprocess.Popen] = None
-        self.job: Optional[Job] = None
+        self.process: subprocess.Popen | None = None
+        self.job: Job | None = None
 
 
 class Server:

@@ -1,11 +1,10 @@
 """Running one stage of candidate code: timing it and classifying what it raises."""
-from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
-from .failures import CandidateFailure, FailureClass, classify_exception, describe_exception
+from archloop.runner.failures import CandidateFailure, FailureClass, classify_exception, describe_exception
 
 
 @contextmanager

@@ -6,12 +6,11 @@ programs computing the same graph hash equally however their code is written. Wr
 here because no library offers a canonical hash for labelled computation DAGs
 (networkx's Weisfeiler-Lehman hash is for undirected-style refinement and may collide).
 """
-from __future__ import annotations
 
 import hashlib
 import json
 
-from .protocol import GraphIR, GraphNode
+from archloop.runner.protocol import GraphIR, GraphNode
 
 COMMUTATIVE = {"add", "mul", "maximum", "minimum"}
 

@@ -2,25 +2,24 @@
 then predictions on the test images (the trusted side scores them; the labels never
 enter the sandbox).
 """
-from __future__ import annotations
 
 import base64
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from .batches import TensorBatches
-from .candidate import check_supported, import_candidate, instantiate, prm_of
-from .contract import check_source
-from .failures import CandidateFailure, FailureClass
-from .loss_monitor import LossTracker, attach, parameters_finite, to_float
-from .protocol import Failure, InnerRequest, InnerResult, LossStats, TrainingSection
-from .stages import stage
+from archloop.runner.batches import TensorBatches
+from archloop.runner.candidate import check_supported, import_candidate, instantiate, prm_of
+from archloop.runner.contract import check_source
+from archloop.runner.failures import CandidateFailure, FailureClass
+from archloop.runner.loss_monitor import LossTracker, attach, parameters_finite, to_float
+from archloop.runner.protocol import Failure, InnerRequest, InnerResult, LossStats, TrainingSection
+from archloop.runner.stages import stage
 
 Emit = Callable[..., None]
 PROGRESS_EVERY_S = 1.0

@@ -2,18 +2,16 @@
 and can write anything to the event channel, so every line is hostile input: parsing it
 never raises, and what it yields is either a validated model or nothing.
 """
-from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 from pydantic import ValidationError
 
-from .protocol import InnerResult, ProgressEvent, clean_text
+from archloop.runner.protocol import InnerResult, ProgressEvent, clean_text
 
 MAX_DEPTH = 12  # deeper than any legitimate event (graph attrs nest 6 levels)
-JsonValue = Union[None, bool, int, float, str, list, dict]
+JsonValue = bool | int | float | str | list | dict | None
 
 
 class TooDeep(Exception):
@@ -34,7 +32,7 @@ def cleaned(value: JsonValue, depth: int = 0) -> JsonValue:
     return value
 
 
-def parse_line(line: bytes) -> Optional[dict]:
+def parse_line(line: bytes) -> dict | None:
     """A JSON object from one event line, or None (invalid UTF-8 or JSON, too deep, not an object)."""
     try:
         payload = cleaned(json.loads(line))
@@ -43,7 +41,7 @@ def parse_line(line: bytes) -> Optional[dict]:
     return payload if isinstance(payload, dict) else None
 
 
-def progress_of(payload: dict) -> Optional[ProgressEvent]:
+def progress_of(payload: dict) -> ProgressEvent | None:
     if payload.get("event") != "progress":
         return None
     try:
@@ -59,7 +57,7 @@ class Results:
     valid: list[InnerResult] = field(default_factory=list)
     count: int = 0
     unreadable: int = 0  # lines that are not a JSON object at all
-    first_error: Optional[str] = None
+    first_error: str | None = None
 
 
 def results_of(lines: list[bytes]) -> Results:

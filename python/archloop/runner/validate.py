@@ -4,21 +4,20 @@ Runs inside the sandbox (or in-process in tests). Syntax and the static contract
 checked earlier on the trusted side (contract.py); they are re-checked here so the
 in-process path is complete on its own.
 """
-from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from . import graph_ir
-from .candidate import check_supported, count_params, import_candidate, instantiate, prm_of
-from .contract import check_source
-from .failures import CandidateFailure, FailureClass
-from .protocol import Failure, InnerRequest, InnerResult
-from .stages import stage
+from archloop.runner import graph_ir
+from archloop.runner.candidate import check_supported, count_params, import_candidate, instantiate, prm_of
+from archloop.runner.contract import check_source
+from archloop.runner.failures import CandidateFailure, FailureClass
+from archloop.runner.protocol import Failure, InnerRequest, InnerResult
+from archloop.runner.stages import stage
 
 Emit = Callable[[str], None]
 

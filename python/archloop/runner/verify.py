@@ -6,24 +6,22 @@ the limits are checked again against the claimed numbers, the claimed output sha
 the contract, and the accuracy is computed from the returned predictions against labels
 the sandbox never saw, in the secret order this job used.
 """
-from __future__ import annotations
 
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
-from .failures import FailureClass
-from .protocol import ContractSection, Failure, InnerResult
+from archloop.runner.failures import FailureClass
+from archloop.runner.protocol import ContractSection, Failure, InnerResult
 
 
 def failure(cls: FailureClass, message: str, stage: str) -> Failure:
     return Failure(failure_class=cls.value, stage=stage, message=message)
 
 
-def check_validation(inner: InnerResult, contract: ContractSection, classes: int) -> Optional[Failure]:
+def check_validation(inner: InnerResult, contract: ContractSection, classes: int) -> Failure | None:
     """A claimed-valid result that breaks the contract's limits or shape is not valid."""
     expected = [contract.validate_batch_size, classes]
     if inner.output_shape != expected:
@@ -39,20 +37,20 @@ def check_validation(inner: InnerResult, contract: ContractSection, classes: int
 
 @dataclass(frozen=True)
 class Score:
-    failure: Optional[Failure]
-    accuracy: Optional[float] = None
-    correct: Optional[int] = None
-    test_size: Optional[int] = None
+    failure: Failure | None
+    accuracy: float | None = None
+    correct: int | None = None
+    test_size: int | None = None
 
 
-def decode_predictions(text: Optional[str]) -> Optional[np.ndarray]:
+def decode_predictions(text: str | None) -> np.ndarray | None:
     try:
         return np.frombuffer(base64.b64decode(text or "", validate=True), dtype=np.uint8)
     except (binascii.Error, ValueError):
         return None
 
 
-def score(predictions_b64: Optional[str], labels: np.ndarray, fail_below: float) -> Score:
+def score(predictions_b64: str | None, labels: np.ndarray, fail_below: float) -> Score:
     """labels: the test labels in the order the sandbox saw the images. A class index the
     dataset does not have is simply wrong."""
     test_size = int(len(labels))

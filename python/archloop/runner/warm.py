@@ -15,7 +15,6 @@ many jobs of a plan run at once (root workers: all in one zygote, each on its ow
 uid; otherwise one zygote per job), whether to keep zygotes booted while idle (a worker)
 or only for jobs (the CLI), and when a backlog is worth a further boot.
 """
-from __future__ import annotations
 
 import json
 import math
@@ -27,14 +26,14 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
-from .sandbox import layout as sandbox_layout
-from .sandbox import seccomp, supervise
-from .sandbox.identity import Identity
+from archloop.runner.sandbox import layout as sandbox_layout
+from archloop.runner.sandbox import seccomp, supervise
+from archloop.runner.sandbox.identity import Identity
 
 MAX_MESSAGE = 1 << 16
 ZYGOTE_TMPFS_BYTES = 16 << 20  # the zygote's own /job, /tmp, /dev/shm (its candidates get fresh ones)
@@ -62,7 +61,7 @@ class Plan:
     each job's files come with the job."""
 
     kind: str
-    gpu: Optional[sandbox_layout.GpuView]
+    gpu: sandbox_layout.GpuView | None
     extra_ro_binds: tuple[str, ...]
 
 
@@ -119,14 +118,14 @@ class _Channel:
     def __init__(self, zygote: "Zygote", number: int):
         self.zygote, self.number, self.id = zygote, number, str(number)  # its zygote's n-th job
         self.started = threading.Event()
-        self.code: Optional[int] = None
+        self.code: int | None = None
         self._read, self._write = os.pipe()
 
     @property
     def end_fd(self) -> int:
         return self._read
 
-    def ended(self) -> Optional[int]:
+    def ended(self) -> int | None:
         try:
             os.read(self._read, 1)
         except BlockingIOError:
@@ -159,11 +158,11 @@ class Zygote:
         self.active = 0  # jobs handed to it (the pool counts)
         self.jobs = 0  # jobs it has started
         self.born = time.monotonic()
-        self.startup_s: Optional[float] = None
-        self.torch_version: Optional[str] = None
-        self.threads: Optional[int] = None
+        self.startup_s: float | None = None
+        self.torch_version: str | None = None
+        self.threads: int | None = None
         self.healthy = True
-        self.log_warning: Optional[str] = None
+        self.log_warning: str | None = None
         self._stderr = supervise.TailBuffer(8192)
         self._channels: dict[str, _Channel] = {}
         self._lock = threading.Lock()
@@ -269,7 +268,7 @@ class Zygote:
                 self.healthy = False
                 raise ZygoteError(f"the zygote is gone: {error}; {self.stderr_tail()}", retryable=True) from error
 
-    def run(self, settings: JobSettings, slot: Optional[Identity], ours: supervise.Pipes, theirs: supervise.Pipes,
+    def run(self, settings: JobSettings, slot: Identity | None, ours: supervise.Pipes, theirs: supervise.Pipes,
             data: list[tuple[str, int, int]], request: bytes, wall_limit_s: float, tail_bytes: int, output_limit: int,
             on_line: Callable[[bytes], None], on_start: Callable[[_Channel], None] = lambda _: None) -> supervise.Outcome:
         """Hands the job to the zygote and watches it. slot: the uid it runs as (root
@@ -317,7 +316,7 @@ class Zygote:
         self.control.close()
 
 
-def _decode(message: bytes) -> Optional[dict]:
+def _decode(message: bytes) -> dict | None:
     if not message:
         return None
     try:
@@ -357,8 +356,8 @@ class Sizing:
 
 class _Waiter:
     def __init__(self) -> None:
-        self.zygote: Optional[Zygote] = None
-        self.error: Optional[ZygoteError] = None
+        self.zygote: Zygote | None = None
+        self.error: ZygoteError | None = None
 
 
 @dataclass
@@ -372,7 +371,7 @@ class _PlanState:
     failed_at: float = -math.inf
     expected: bool = False  # prewarmed: jobs are on their way
 
-    def free(self) -> Optional[Zygote]:
+    def free(self) -> Zygote | None:
         """The least busy zygote with room for one more job."""
         open_ = [z for z in self.zygotes if z.active < z.capacity and z.healthy]
         return min(open_, key=lambda z: z.active) if open_ else None
@@ -386,7 +385,7 @@ class Pool:
     """Zygotes per plan, each running up to its capacity of jobs. Thread-safe."""
 
     def __init__(self, sizing: Sizing, package_dir: str, log: Log,
-                 factory: Optional[Callable[[Plan, int], Zygote]] = None):
+                 factory: Callable[[Plan, int], Zygote] | None = None):
         self.sizing = sizing
         self.package_dir = package_dir
         self.log = log
@@ -398,7 +397,7 @@ class Pool:
 
     # ---- jobs ----------------------------------------------------------------------------
 
-    def acquire(self, plan: Plan, cancel: Optional[threading.Event] = None) -> Zygote:
+    def acquire(self, plan: Plan, cancel: threading.Event | None = None) -> Zygote:
         """A zygote with room for this job, waiting (FIFO) while all are full or booting."""
         with self.cond:
             state = self.plans.setdefault(plan, self._new_state())
@@ -422,10 +421,10 @@ class Pool:
                 raise waiter.error
             return waiter.zygote
 
-    def release(self, zygote: Zygote, job_s: Optional[float] = None) -> None:
+    def release(self, zygote: Zygote, job_s: float | None = None) -> None:
         """After a job: the zygote takes the next waiting one, or is retired once idle (broken,
         worn out, old, or the pool closing)."""
-        retire: Optional[Zygote] = None
+        retire: Zygote | None = None
         with self.cond:
             state = self.plans.setdefault(zygote.plan, self._new_state())
             zygote.active -= 1
@@ -512,8 +511,8 @@ class Pool:
 
     def _boot(self, plan: Plan) -> None:
         started = time.monotonic()
-        zygote: Optional[Zygote] = None
-        error: Optional[ZygoteError] = None
+        zygote: Zygote | None = None
+        error: ZygoteError | None = None
         try:
             zygote = self.factory(plan, self.sizing.capacity(plan.kind))
             zygote.wait_ready(self.sizing.ready_timeout_s)

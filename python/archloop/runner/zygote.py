@@ -26,7 +26,6 @@ left in the namespace, and the monitor, which the zygote reports on, ends only a
 has. Jobs may run at once: on root workers each has its own slot uid (the job message
 says which), so RLIMIT_NPROC stays per job; without root the pool sends one at a time.
 """
-from __future__ import annotations
 
 import argparse
 import gc
@@ -38,9 +37,9 @@ import signal
 import socket
 import sys
 import time
-from typing import NoReturn, Optional
+from typing import NoReturn
 
-from . import inner, lifeline, nest
+from archloop.runner import inner, lifeline, nest
 
 EVENTS_FD = 3  # where the candidate finds its event channel
 EXIT_SETUP = 70  # the nested sandbox could not be built (an infrastructure error)
@@ -51,10 +50,10 @@ PREPARED_BYTES = 1 << 20  # a prepared sandbox's tmpfs, resized to the job's siz
 
 class Config:
     def __init__(self, args: argparse.Namespace, program: bytes):
-        self.control_fd: Optional[int] = args.control_fd
+        self.control_fd: int | None = args.control_fd
         self.keep: list[str] = args.keep
         self.kind: str = args.kind
-        self.probe: Optional[str] = args.probe
+        self.probe: str | None = args.probe
         self.program = program
 
 
@@ -68,7 +67,7 @@ def warm_up(kind: str) -> None:
     a fork copies only the calling thread."""
     import torch
 
-    from . import graph_ir
+    from archloop.runner import graph_ir
 
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
@@ -282,7 +281,7 @@ def serve(control: socket.socket, config: Config) -> None:
     workers its own slot uid), reports each end, and kills them all if the pool goes. One
     sandbox is always prepared ahead, so a job only hands over its settings and files."""
     running: dict[int, Running] = {}  # by pidfd
-    spare: Optional[Prepared] = Prepared(config)
+    spare: Prepared | None = Prepared(config)
     while True:
         watches = [*running, *([spare.watch] if spare else [])]
         readable, _, _ = select.select([control, *watches], [], [])
@@ -360,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from . import audit, graph_ir, train, validate  # noqa: F401  (what every candidate uses, imported once)
+    from archloop.runner import audit, graph_ir, train, validate  # noqa: F401  (what every candidate uses, imported once)
 
     torch.set_num_threads(1)
     _no_helper_threads()

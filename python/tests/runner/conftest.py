@@ -1,6 +1,5 @@
 """Shared fixtures: one dataset cache per session, in-process pipelines (torch imported
 once, in this process) and a helper that runs a job through the real CLI + sandbox."""
-from __future__ import annotations
 
 import json
 import os

@@ -9,7 +9,6 @@ runs it, so the non-root mode is tested even though the venv's interpreter lives
 /root, which other users cannot enter. The runner's own end-to-end runs are in
 test_sandbox.py.
 """
-from __future__ import annotations
 
 import json
 import os

@@ -1,7 +1,6 @@
 """Dataset readers on files in the real formats, the cache, and the tensor iterable."""
 import gzip
 import hashlib
-import io
 import json
 import pickle
 import subprocess

@@ -1,5 +1,4 @@
 """FLOPs from the graph IR against torch's FlopCounterMode, on both tracers."""
-from __future__ import annotations
 
 import pytest
 

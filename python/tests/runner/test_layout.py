@@ -1,5 +1,4 @@
 """Pure parts of the sandbox set-up: the bwrap command line, GPU allotment, slot locks."""
-from __future__ import annotations
 
 import os
 import threading

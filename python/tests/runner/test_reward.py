@@ -5,7 +5,6 @@ Runs through the real CLI and bubblewrap on each dataset: the synthetic set, a s
 CIFAR-10 in the standard python layout, and Debian's Fashion-MNIST (when installed: its
 test labels sit in /usr/share/datasets on this very machine).
 """
-from __future__ import annotations
 
 import math
 import pickle

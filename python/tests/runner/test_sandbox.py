@@ -4,7 +4,6 @@ Most jobs run with the audit hook OFF, so what is tested is the sandbox itself (
 read-only root, uid, rlimits, wall clock); a second set runs with the hook ON and checks
 the precise `sandbox-violation` messages.
 """
-from __future__ import annotations
 
 import errno
 import json

@@ -4,7 +4,6 @@ Hypothesis feeds arbitrary bytes and arbitrary JSON into the parser and the resu
 assembly: whatever a candidate writes to the event channel, the runner produces a valid,
 JSON-serialisable outcome (a classified failure), never an exception.
 """
-from __future__ import annotations
 
 import base64
 import json
@@ -13,9 +12,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archloop.runner import job as job_module
 from archloop.runner import untrusted, verify
+from archloop.runner.job import Job
+from archloop.runner.progress import ProgressThrottle
 from archloop.runner.protocol import ContractSection, DatasetSpec, InnerResult, JobRequest, Logs, SandboxInfo
+from archloop.runner.result import interpret
 from archloop.runner.sandbox import jobdata
 from archloop.runner.sandbox.supervise import Outcome, TailBuffer
 
@@ -41,8 +42,8 @@ def outcome_of(lines: list[bytes], returncode: int = 0) -> Outcome:
 def assemble(kind: str, lines: list[bytes]):
     """What the runner would return for these event lines (validate, or train against LABELS)."""
     request = JobRequest(kind=kind, code="", dataset={"name": "synthetic"}, contract=ContractSection(max_params=1000))
-    job = job_module.Job(request, unsafe_no_sandbox=False, emit=lambda _: None, env={"PATH": "/usr/bin:/bin"})
-    inner, failure = job_module.interpret(outcome_of(lines), None, 60)
+    job = Job(request, unsafe_no_sandbox=False, emit=lambda _: None, env={"PATH": "/usr/bin:/bin"})
+    inner, failure = interpret(outcome_of(lines), None, 60)
     info = SandboxInfo(mode="bwrap", uid=1, wall_limit_s=60, address_space_mb=1, cpu_s=1, nproc=1, nofile=1, fsize_mb=1,
                        exit_code=0, signal=None)
     result = job.finish(SPEC, failure, inner, info, Logs(stdout="", stderr="", truncated_bytes=0), lambda: LABELS)
@@ -112,7 +113,7 @@ def test_progress_events_are_bounded_and_validated():
                 {"event": "progress", "stage": "learn", "elapsedS": float("nan")}, {"event": "progress", "stage": "learn"},
                 {"event": "progress", "stage": "learn", "elapsedS": 1, "images": True}):
         assert untrusted.progress_of(bad) is None, bad
-    throttle = job_module.ProgressThrottle(interval_s=1.0, max_events=3)
+    throttle = ProgressThrottle(interval_s=1.0, max_events=3)
     assert [throttle.allow(s, t) for s, t in [("a", 0), ("a", 0.5), ("b", 0.6), ("b", 1.7), ("c", 2)]] == [True, False, True, True, False]
 
 

@@ -6,7 +6,6 @@ an abstract socket, SysV and POSIX IPC objects, a patched torch, its environment
 a marked pattern in its memory) and tries to reach the zygote; the second looks for all of
 it, and scans its whole writable memory for the first one's pattern.
 """
-from __future__ import annotations
 
 import json
 import os

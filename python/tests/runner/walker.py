@@ -13,7 +13,6 @@ ends as an `instantiate` failure carrying the report in its logs.
 A positive control keeps the test honest: the training labels (which the sandbox may see)
 are searched the same way and must be found in /data/train_y.npy.
 """
-from __future__ import annotations
 
 import json
 

@@ -25,14 +25,14 @@ function log(event: string, fields: Record<string, unknown> = {}): void {
   process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), event, ...fields })}\n`)
 }
 
-/** PEFT adapter directory → GGUF LoRA (python/archloop/llm/lora_gguf.py), one conversion at a time. */
+/** PEFT adapter directory → GGUF LoRA (python/archloop/lora/gguf.py), one conversion at a time. */
 function adapterConverter(baseGguf: string): (adapterDir: string) => Promise<string> {
   let queue: Promise<unknown> = Promise.resolve();
   return (adapterDir) => {
     const out = path.join(adapterDir, GGUF_ADAPTER_FILE);
     const task = queue.then(async () => {
       const started = performance.now();
-      await run(pythonBin(), ['-m', 'archloop.llm.lora_gguf', '--adapter', adapterDir, '--base', baseGguf, '--out', out], {
+      await run(pythonBin(), ['-m', 'archloop.lora.gguf', '--adapter', adapterDir, '--base', baseGguf, '--out', out], {
         env: { ...process.env, PYTHONPATH: PYTHON_SRC },
         timeout: 10 * 60_000,
       }).catch((error: Error & { stderr?: string }) => {

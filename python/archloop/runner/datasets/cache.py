@@ -5,9 +5,7 @@ preparing the same dataset never see a half-written cache. Nothing here is mount
 the sandbox as a directory: the job binds single files (the training split, and the test
 images in a secret per-job order), never test_y.npy or the machine secret.
 """
-from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..protocol import DatasetSpec
+from archloop.runner.protocol import DatasetSpec
 
 FILES = ("train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy")
 PRIVATE_FILES = ("test_y.npy",)  # 0600: only the trusted side reads them

@@ -1,7 +1,6 @@
 """CIFAR-10 from the standard `cifar-10-batches-py` (pickled dicts) or `cifar-10-batches-bin`
 (3073-byte records) layout; downloaded and checked against the published MD5 when missing.
 """
-from __future__ import annotations
 
 import hashlib
 import pickle
@@ -11,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..protocol import DatasetSpec
-from .cache import Arrays, channel_stats
-from .fashion_mnist import DatasetMissing
+from archloop.runner.datasets.cache import Arrays, channel_stats
+from archloop.runner.datasets.fashion_mnist import DatasetMissing
+from archloop.runner.protocol import DatasetSpec
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"

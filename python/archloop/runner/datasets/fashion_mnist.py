@@ -3,15 +3,14 @@
 The IDX reader is a few lines of numpy (torchvision's needs torch, which the launcher
 does not import).
 """
-from __future__ import annotations
 
 import gzip
 from pathlib import Path
 
 import numpy as np
 
-from ..protocol import DatasetSpec
-from .cache import Arrays, channel_stats
+from archloop.runner.datasets.cache import Arrays, channel_stats
+from archloop.runner.protocol import DatasetSpec
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]

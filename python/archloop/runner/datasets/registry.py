@@ -1,10 +1,9 @@
 """Dataset name + config -> a complete cache directory (built on first use)."""
-from __future__ import annotations
 
 from pathlib import Path
 
-from ..protocol import DatasetSection, DatasetSpec
-from . import cache, cifar10, fashion_mnist, synthetic
+from archloop.runner.datasets import cache, cifar10, fashion_mnist, synthetic
+from archloop.runner.protocol import DatasetSection, DatasetSpec
 
 
 def cache_key(section: DatasetSection) -> str:

@@ -9,12 +9,11 @@ hold everywhere); which class gets which colour, the patterns and every sample c
 the machine's secret seed (cache.machine_secret), so the labels cannot be regenerated from
 this code. The generator never enters the sandbox either.
 """
-from __future__ import annotations
 
 import numpy as np
 
-from ..protocol import DatasetSpec
-from .cache import Arrays, channel_stats
+from archloop.runner.datasets.cache import Arrays, channel_stats
+from archloop.runner.protocol import DatasetSpec
 
 CLASSES = 10
 SHAPE = (3, 32, 32)

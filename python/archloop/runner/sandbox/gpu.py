@@ -6,14 +6,12 @@ its UUID and device minor (the N of /dev/nvidiaN). That is enough to map every e
 CUDA_VISIBLE_DEVICES (an index or a UUID prefix) to the one device node to bind. Parsing
 is pure; reading /proc and /dev is kept to `installed()`.
 """
-from __future__ import annotations
 
 import glob
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 PROC_GPUS = "/proc/driver/nvidia/gpus"
 SHARED_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
@@ -32,7 +30,7 @@ class Allotment:
     warnings: tuple[str, ...] = ()
 
 
-def parse_information(pci: str, text: str) -> Optional[Gpu]:
+def parse_information(pci: str, text: str) -> Gpu | None:
     minor = re.search(r"^Device Minor:\s*(\d+)", text, re.MULTILINE)
     uuid = re.search(r"^GPU UUID:\s*(\S+)", text, re.MULTILINE)
     if minor is None:
@@ -58,7 +56,7 @@ def installed(proc_root: str = PROC_GPUS, dev_root: str = "/dev") -> list[Gpu]:
     return [Gpu(minor=m) for m in minors]
 
 
-def allot(visible: Optional[str], gpus: list[Gpu]) -> Allotment:
+def allot(visible: str | None, gpus: list[Gpu]) -> Allotment:
     """The GPUs CUDA_VISIBLE_DEVICES names (all of them when it is unset). Like CUDA, parsing
     stops at the first entry that names no device; MIG instances cannot be mapped to one
     node, so they allot the GPUs whole (with a warning)."""

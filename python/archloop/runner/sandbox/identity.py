@@ -10,7 +10,6 @@ job) and are flock()s, so a runner that dies releases its slot with its last fd.
 A non-root worker cannot switch uid; it runs each job in its own user namespace, where
 the kernel counts RLIMIT_NPROC per namespace (ucounts), which separates the budgets too.
 """
-from __future__ import annotations
 
 import fcntl
 import os
@@ -18,9 +17,9 @@ import pwd
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 LOCK_DIR = Path("/run/archloop-sandbox")
 
@@ -38,7 +37,7 @@ class Identity:
     uid: int
     gid: int
     drop_privileges: bool  # True: we are root and switch to uid/gid with setpriv inside bwrap
-    slot: Optional[int] = None
+    slot: int | None = None
 
 
 def slot_user(prefix: str, slot: int) -> str:
@@ -78,7 +77,7 @@ class Slot:
             self.fd = -1
 
 
-def try_lock(path: Path) -> Optional[int]:
+def try_lock(path: Path) -> int | None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,7 +101,7 @@ def acquire_slot(count: int, wait_s: float, lock_dir: Path = LOCK_DIR, sleep: Ca
         sleep(0.05)
 
 
-def identity_for(prefix: str, slot: Optional[Slot]) -> Identity:
+def identity_for(prefix: str, slot: Slot | None) -> Identity:
     """Root with a slot: that slot's user. Otherwise: the caller's own ids, confined by an
     unprivileged user namespace."""
     if os.geteuid() != 0 or slot is None:

@@ -8,18 +8,16 @@ in their published order therefore scores at chance, and the test labels themsel
 enter the sandbox. The files reach the candidate's fresh /data through descriptors (its
 zygote copies them in), so one zygote serves every dataset.
 """
-from __future__ import annotations
 
 import fcntl
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
-from ..datasets import cache
+from archloop.runner.datasets import cache
 
 TRAIN_FILES = ("train_x.npy", "train_y.npy")
 TRAIN_IMAGES = "train_x.npy"
@@ -32,7 +30,7 @@ class JobData:
 
     files: dict[str, str]  # name -> host file
     memfds: dict[str, int] = field(default_factory=dict)  # name -> memfd with the content
-    order: Optional[np.ndarray] = None  # test image i in the sandbox is test image order[i]
+    order: np.ndarray | None = None  # test image i in the sandbox is test image order[i]
 
     def descriptors(self) -> list[tuple[str, int, int]]:
         """(name, read-only descriptor, size) per file, by name; the caller closes the descriptors."""

@@ -11,7 +11,6 @@ everything else is read-only, / included. Network, PID, IPC, UTS and cgroup name
 new (no network at all), and a seccomp filter (seccomp.py) denies new namespaces, mounts
 and other kernel surface.
 """
-from __future__ import annotations
 
 import os
 import platform
@@ -20,7 +19,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .identity import Identity
+from archloop.runner.sandbox.identity import Identity
 
 JOB_DIR = "/job"
 DATA_DIR = "/data"

@@ -4,7 +4,7 @@ bwrap --seccomp FD for the zygote itself, with `mount` and some namespaces allow
 Hand-assembled classic BPF (struct sock_filter, 8 bytes each) rather than libseccomp:
 the Python bindings of libseccomp are not on PyPI as a wheel (they build against the C
 library's headers), and the filter is small enough to assemble and test here. The syscall
-numbers are checked against the kernel headers by python/tests/runner/test_seccomp.py.
+numbers are checked against the kernel headers by python/tests/runner/test_containment.py.
 
 What it denies (EPERM unless noted), on top of what bwrap, the dropped uid and
 `--disable-userns` already prevent:
@@ -21,7 +21,6 @@ What it denies (EPERM unless noted), on top of what bwrap, the dropped uid and
   reboot, swap, acct, clocks, quotas, syslog, iopl/ioperm…;
 - any other syscall ABI (x32 on x86-64; a foreign architecture kills the process).
 """
-from __future__ import annotations
 
 import errno
 import platform

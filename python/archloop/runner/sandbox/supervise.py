@@ -6,17 +6,17 @@ control socket and kills it on request: the candidate's PID namespace dies with 
 without bubblewrap, a process of our own (`Spawned`; we are a child subreaper and sweep
 every descendant left, however it forked or setsid'd).
 """
-from __future__ import annotations
 
 import os
 import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Protocol
 
-from .. import lifeline
+from archloop.runner import lifeline
 
 EVENTS_LIMIT = 16 * 1024 * 1024
 LINE_LIMIT = 4 * 1024 * 1024
@@ -44,7 +44,7 @@ class TailBuffer:
 
 @dataclass
 class Outcome:
-    returncode: Optional[int]
+    returncode: int | None
     timed_out: bool
     output_flood: bool
     events_flood: bool
@@ -60,7 +60,7 @@ class Watched(Protocol):
 
     end_fd: int
 
-    def ended(self) -> Optional[int]:
+    def ended(self) -> int | None:
         """The exit code once the job is over (128+n for a signal), else None."""
 
     def kill(self) -> None:
@@ -93,8 +93,8 @@ def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, t
     selector.register(job.end_fd, selectors.EVENT_READ, "end")
     pending, events_total, unsent = bytearray(), 0, memoryview(request)
     deadline = started + wall_limit_s
-    killed_at: Optional[float] = None
-    ended_at: Optional[float] = None
+    killed_at: float | None = None
+    ended_at: float | None = None
     open_streams = set(names.values())
 
     def kill() -> None:
@@ -202,7 +202,7 @@ class Spawned:
         assert events_fd_number == theirs.events
         self.end_fd = os.pidfd_open(self.proc.pid)
 
-    def ended(self) -> Optional[int]:
+    def ended(self) -> int | None:
         code = self.proc.poll()
         if code is None:
             return None

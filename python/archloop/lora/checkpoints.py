@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 from archloop.llm.jsonlog import log
-from archloop.llm.lora_job import JobError
+from archloop.lora.job import JobError
 
-logger = logging.getLogger("archloop.llm.lora")
+logger = logging.getLogger("archloop.lora")
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 

@@ -1,19 +1,10 @@
 """Training pairs: the JSONL file of chat conversations, turned into TRL's conversational
 prompt/completion rows so that the loss covers only the assistant's answer."""
 
-import hashlib
 import json
 from pathlib import Path
 
-from archloop.llm.lora_job import JobError
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from archloop.lora.job import JobError
 
 
 def to_row(messages: list[dict]) -> dict:

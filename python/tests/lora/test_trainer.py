@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENV
+PYTHON_DIR = Path(__file__).resolve().parents[2]
+ENV = os.environ | {"PYTHONPATH": str(PYTHON_DIR), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                    "OMP_NUM_THREADS": "1"}
 
 ANSWER = "w20 w21 w22 w23 w24 w25 w26 w27"
 
@@ -37,7 +39,7 @@ def job_for(tmp: Path, base: Path, pairs: Path, **overrides) -> dict:
 def start(tmp: Path, job: dict) -> subprocess.Popen:
     path = tmp / f"job-{len(list(tmp.glob('job-*')))}.json"
     path.write_text(json.dumps(job))
-    return subprocess.Popen([sys.executable, "-m", "archloop.llm.lora", "--job", str(path)], env=ENV,
+    return subprocess.Popen([sys.executable, "-m", "archloop.lora", "--job", str(path)], env=ENV,
                             stdout=subprocess.PIPE, stderr=(tmp / "trainer.log").open("a"), text=True)
 
 
@@ -184,7 +186,7 @@ def test_trainer_dies_with_its_parent(tiny_model, tmp_path):
     parent = subprocess.Popen(
         [sys.executable, "-c",
          "import os, subprocess, sys\n"
-         f"p = subprocess.Popen([sys.executable, '-m', 'archloop.llm.lora', '--job', {str(job)!r}],"
+         f"p = subprocess.Popen([sys.executable, '-m', 'archloop.lora', '--job', {str(job)!r}],"
          f" env=os.environ | {{'ARCHLOOP_PARENT_PID': str(os.getpid())}}, stdout=open({str(events)!r}, 'w'))\n"
          "print(p.pid, flush=True)\n"
          "p.wait()\n"],
@@ -207,7 +209,7 @@ def test_trainer_whose_parent_is_already_gone_exits(tiny_model, tmp_path):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 4)
     path = tmp_path / "job.json"
     path.write_text(json.dumps(job_for(tmp_path, tiny_model, pairs)))
-    proc = subprocess.run([sys.executable, "-m", "archloop.llm.lora", "--job", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "archloop.lora", "--job", str(path)],
                           env=ENV | {"ARCHLOOP_PARENT_PID": "1"}, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and proc.stdout == ""
     assert not (tmp_path / "out").exists()

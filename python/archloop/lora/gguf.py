@@ -1,7 +1,7 @@
 """A PEFT LoRA adapter (what the trainer writes and vLLM loads) as a llama.cpp GGUF LoRA
 file (what the embedded server loads), for a base model given as its GGUF file.
 
-    python -m archloop.llm.lora_gguf --adapter DIR --base BASE.gguf --out FILE.gguf
+    python -m archloop.lora.gguf --adapter DIR --base BASE.gguf --out FILE.gguf
 
 llama.cpp's own converter (convert_lora_to_gguf.py) lives in its source tree, not in any
 package we install; the format is small: `general.type = adapter`, `adapter.type = lora`,
@@ -137,7 +137,7 @@ def convert(adapter_dir: Path, base: Path, out: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m archloop.lora.gguf", description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", type=Path, required=True, help="PEFT adapter directory")
     parser.add_argument("--base", type=Path, required=True, help="the base model's GGUF file")
     parser.add_argument("--out", type=Path, required=True)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = convert(args.adapter, args.base, args.out)
     except (ConversionError, OSError, KeyError, ValueError) as error:
-        print(f"lora_gguf: {error}", file=sys.stderr)
+        print(f"archloop.lora.gguf: {error}", file=sys.stderr)
         return 2
     print(json.dumps({"event": "converted", **summary}))
     return 0

@@ -1,0 +1,12 @@
+"""The sha256 of a file, read in 1 MiB blocks (model weights run to gigabytes)."""
+
+import hashlib
+from pathlib import Path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

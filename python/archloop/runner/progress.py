@@ -1,0 +1,59 @@
+"""A job's progress events, passed on from the sandbox to the worker. The candidate can
+write its own, and they become activity heartbeats: each line is validated, and how many
+get through is bounded."""
+
+import math
+import time
+from collections.abc import Callable
+
+from archloop.runner import untrusted
+
+PROGRESS_INTERVAL_S = 0.25
+PROGRESS_MAX_EVENTS = 10_000
+Emit = Callable[[dict], None]
+
+
+class ProgressThrottle:
+    """Lets an event through when its stage changes, else at most once per interval, and
+    never more than max_events in all."""
+
+    def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, max_events: int = PROGRESS_MAX_EVENTS):
+        self.interval_s, self.max_events = interval_s, max_events
+        self.stage: str | None = None
+        self.last = -math.inf
+        self.sent = 0
+
+    def allow(self, stage: str, now: float) -> bool:
+        if self.sent >= self.max_events or (stage == self.stage and now - self.last < self.interval_s):
+            return False
+        self.stage, self.last = stage, now
+        self.sent += 1
+        return True
+
+
+class Progress:
+    """The event-line callback of one run: emits its valid progress events (throttled), notes
+    that the sandbox started, and times its start-up (startupS) from the hand-over to the
+    'ready' stage."""
+
+    def __init__(self, emit: Emit, timings: dict[str, float]):
+        self.emit, self.timings = emit, timings
+        self.throttle = ProgressThrottle()
+        self.started = False
+        self.handed = time.perf_counter()
+
+    def hand_over(self) -> float:
+        """The job goes to the sandbox now: its start-up is timed from here."""
+        self.handed = time.perf_counter()
+        return self.handed
+
+    def on_line(self, line: bytes) -> None:  # untrusted: must never raise
+        payload = untrusted.parse_line(line)
+        event = untrusted.progress_of(payload) if payload is not None else None
+        if event is None:
+            return
+        self.started = True
+        if event.stage == "ready" and "startupS" not in self.timings:
+            self.timings["startupS"] = round(time.perf_counter() - self.handed, 4)
+        if self.throttle.allow(event.stage, time.monotonic()):
+            self.emit(event.model_dump(by_alias=True, exclude_none=True))
