@@ -8,6 +8,7 @@
  */
 import { log } from '@temporalio/activity';
 import type pg from 'pg';
+import type { SandboxOutcome } from '../core/sandbox';
 import { CandidateRef, type TrainResult, type ValidateResult } from '../core/stages';
 import { loadCandidate, loadCandidateContext, storeStageResult, type CandidateRow, type StageResult } from '../db/candidates';
 import { buildRequest, settingsFromEnv } from '../sandbox/request';
@@ -22,17 +23,23 @@ export interface SandboxStageDeps {
   runner?: typeof runSandbox;
 }
 
+type ValidateStored = Extract<StageResult, { stage: 'validate' }>;
+type TrainStored = Extract<StageResult, { stage: 'train' }>;
+
 /** What each stage differs in: when it has nothing to run, how its outcome becomes a row, what it returns and logs. */
-interface Stage<R> {
-  kind: 'validate' | 'train';
+interface Stage<S extends StageResult, R> {
+  kind: S['stage'];
   /** The stored answer when the row needs no run (already done by an earlier attempt, or nothing to run). */
   settled(candidate: CandidateRow): R | undefined;
-  result(candidateId: number, stored: StageResult): R;
-  /** Numbers worth a log line beside the outcome. */
-  timings(stored: StageResult, startedMs: number): Record<string, number | undefined>;
+  /** The runner's outcome as the row to store (an outcome of the other kind is a runner bug). */
+  stored(outcome: SandboxOutcome): S;
+  result(candidateId: number, row: S['row']): R;
+  /** The log line of a stored outcome: its message and the numbers worth logging beside it. */
+  logged: string;
+  logFields(row: S['row'], startedMs: number): Record<string, unknown>;
 }
 
-function sandboxStage<R>(stage: Stage<R>, deps: SandboxStageDeps) {
+function sandboxStage<S extends StageResult, R>(stage: Stage<S, R>, deps: SandboxStageDeps) {
   const { pool } = deps;
   return async (raw: CandidateRef): Promise<R> => {
     const started = performance.now();
@@ -42,39 +49,37 @@ function sandboxStage<R>(stage: Stage<R>, deps: SandboxStageDeps) {
     if (settled !== undefined) return settled;
     const { config } = await loadCandidateContext(pool, candidateId);
     const request = buildRequest(stage.kind, candidate.code!, config, settingsFromEnv());
-    const outcome = await runInActivity(request, candidateId, deps.runner);
-    let result: StageResult;
-    if (stage.kind === 'validate' && outcome.kind === 'validate') result = { stage: 'validate', row: validationRow(outcome) };
-    else if (stage.kind === 'train' && outcome.kind === 'train') result = { stage: 'train', row: trainingRow(outcome) };
-    else throw new Error(`runner answered a ${outcome.kind} result to a ${stage.kind} request`);
+    const result = stage.stored(await runInActivity(request, candidateId, deps.runner));
     const stored = await storeStageResult(pool, candidateId, result);
-    log.info(stage.kind === 'validate' ? 'candidate validated' : 'candidate trained', {
-      candidateId,
-      ...(result.stage === 'validate' ? { valid: result.row.valid } : { accuracy: result.row.accuracy }),
-      failureClass: result.row.failureClass,
-      ...stage.timings(result, started),
-      stored,
-    });
-    return stage.result(candidateId, result);
+    log.info(stage.logged, { candidateId, failureClass: result.row.failureClass, ...stage.logFields(result.row, started), stored });
+    return stage.result(candidateId, result.row);
   };
 }
 
-const validateStage: Stage<ValidateResult> = {
+const wrongKind = (outcome: SandboxOutcome, kind: string) => new Error(`runner answered a ${outcome.kind} result to a ${kind} request`);
+
+const validateStage: Stage<ValidateStored, ValidateResult> = {
   kind: 'validate',
   settled: (c) =>
     // Already validated (a retry after the row was written) or nothing to validate.
     c.has_validation || c.status === 'extract-failed' || c.code === null
       ? { candidateId: c.id, valid: c.valid === true, failureClass: c.failure_class }
       : undefined,
-  result: (candidateId, { row }) => ({ candidateId, valid: row.status === 'valid', failureClass: row.failureClass }),
-  timings: (stored, startedMs) => ({
-    totalS: stored.stage === 'validate' ? stored.row.timings.validate.totalS : undefined,
+  stored: (outcome) => {
+    if (outcome.kind !== 'validate') throw wrongKind(outcome, 'validate');
+    return { stage: 'validate', row: validationRow(outcome) };
+  },
+  result: (candidateId, row) => ({ candidateId, valid: row.valid, failureClass: row.failureClass }),
+  logged: 'candidate validated',
+  logFields: (row, startedMs) => ({
+    valid: row.valid,
+    totalS: row.timings.validate.totalS,
     // activity start to row stored (bench/RESULTS.md: the worker's per-candidate time)
     activityS: Math.round(performance.now() - startedMs) / 1000,
   }),
 };
 
-const trainStage: Stage<TrainResult> = {
+const trainStage: Stage<TrainStored, TrainResult> = {
   kind: 'train',
   settled: (c) => {
     if (c.has_training) return { candidateId: c.id, accuracy: c.accuracy, failureClass: c.failure_class };
@@ -84,12 +89,13 @@ const trainStage: Stage<TrainResult> = {
     }
     return undefined;
   },
-  result: (candidateId, stored) => ({
-    candidateId,
-    accuracy: stored.stage === 'train' ? stored.row.accuracy : null,
-    failureClass: stored.row.failureClass,
-  }),
-  timings: (stored) => (stored.stage === 'train' ? { trainS: stored.row.timings.train.trainS, imagesPerS: stored.row.timings.train.imagesPerS } : {}),
+  stored: (outcome) => {
+    if (outcome.kind !== 'train') throw wrongKind(outcome, 'train');
+    return { stage: 'train', row: trainingRow(outcome) };
+  },
+  result: (candidateId, row) => ({ candidateId, accuracy: row.accuracy, failureClass: row.failureClass }),
+  logged: 'candidate trained',
+  logFields: (row) => ({ accuracy: row.accuracy, trainS: row.timings.train.trainS, imagesPerS: row.timings.train.imagesPerS }),
 };
 
 export function createValidateActivities(deps: SandboxStageDeps): Pick<ControlActivities, 'validateCandidate'> {

@@ -77,7 +77,7 @@ export async function corpusAsOf(db: Queryable, runId: string, cycle: number, pr
   const { rows } = await db.query(
     `SELECT c.id, c.source, c.name, c.code, c.dataset, c.accuracy, c.run_id, c.cycle, c.prompt_hash, p.body AS prompt_body
        FROM corpus c LEFT JOIN prompts p ON p.hash = c.prompt_hash
-      WHERE (c.run_id IS NULL OR (c.run_id = $1 AND c.cycle <= $2)) AND ${teachesUnder('$3')}
+      WHERE ${afterCycle('$1', '$2')} AND ${teachesUnder('$3')}
       ORDER BY c.id`,
     [runId, cycle, profile],
   );
@@ -115,7 +115,7 @@ export async function pickReference(
 /** Training prompts of the fine-tune after `cycle`: how many rows corpusAsOf gives it. */
 export async function corpusSizeAsOf(db: Queryable, runId: string, cycle: number, profile: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM corpus c WHERE (c.run_id IS NULL OR (c.run_id = $1 AND c.cycle <= $2)) AND ${teachesUnder('$3')}`,
+    `SELECT count(*)::int AS n FROM corpus c WHERE ${afterCycle('$1', '$2')} AND ${teachesUnder('$3')}`,
     [runId, cycle, profile],
   );
   return rows[0]?.n ?? 0;
@@ -219,6 +219,11 @@ export async function insertAdmission(db: Queryable, admission: CorpusAdmission)
       JSON.stringify(admission.provenance),
     ],
   );
+}
+
+/** SQL condition: corpus row `c` is in the corpus after `cycle` of `run`: the seed plus the run's admissions up to and including that cycle. */
+export function afterCycle(run: string, cycle: string): string {
+  return `(c.run_id IS NULL OR (c.run_id = ${run} AND c.cycle <= ${cycle}))`;
 }
 
 /** SQL condition: corpus row `c` may teach under profile `$n` (this run's own admissions always may). */

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { parseConfig, type RunConfig } from '../core/config';
 import { CycleMetrics } from '../core/stages';
-import { teachesUnder } from './corpus';
+import { afterCycle, teachesUnder } from './corpus';
 import type { Queryable } from './pool';
 
 // --- runs -------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ export async function cycleRows(db: Queryable, runId: string, profile: string | 
   const { rows } = await db.query(
     `SELECT cy.cycle, cy.model, cy.status, cy.metrics,
             (SELECT count(*) FROM corpus c
-              WHERE (c.run_id IS NULL OR (c.run_id = cy.run_id AND c.cycle <= cy.cycle))
+              WHERE ${afterCycle('cy.run_id', 'cy.cycle')}
                 AND ($2::text IS NULL OR ${teachesUnder('$2')})) AS corpus_size
        FROM cycles cy WHERE cy.run_id = $1 ORDER BY cy.cycle`,
     [runId, profile],
