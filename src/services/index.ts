@@ -88,7 +88,7 @@ export async function servicesUp(options: UpOptions = {}): Promise<ServicesFile>
     secureStateDir();
     const services = readServicesFile();
     if (wanted.has('postgres') && !process.env.DATABASE_URL) {
-      services.postgres = await postgresUp(services.postgres?.port);
+      services.postgres = await postgresUp(services.postgres?.port, log);
       writeServicesFile(services);
       log(`postgres  ${redactUrl(services.postgres.url)}  (password in ${postgresPasswordFile()})`);
     }

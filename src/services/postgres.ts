@@ -3,7 +3,8 @@
  * postgresql, listening on 127.0.0.1 only (no unix socket), on the first free port from
  * 55432. One role, `archloop`, with a generated password (scram-sha-256) kept in
  * <state>/postgres.password (0600); a cluster made before that (trust on loopback) is
- * migrated when it starts: password set, pg_hba switched to scram, data kept.
+ * migrated when it starts: password set, pg_hba switched to scram, data kept. The file is
+ * the truth: a cluster that refuses it (the state dir was made again) is given it.
  * Postgres refuses to run as root, so as root the cluster belongs to the `postgres` system
  * user and lives in /var/lib/archloop/<hash of the state dir>/ (the state dir is 0700).
  */
@@ -241,7 +242,7 @@ async function canConnect(url: string): Promise<boolean> {
   }
 }
 
-export async function postgresUp(preferredPort?: number): Promise<PostgresInfo> {
+export async function postgresUp(preferredPort?: number, log: (line: string) => void = () => {}, passwordJustSet = false): Promise<PostgresInfo> {
   ensureClusterDir();
   const password = clusterPassword();
   if (!existsSync(path.join(dataDir(), 'PG_VERSION'))) await initCluster(password);
@@ -266,11 +267,51 @@ export async function postgresUp(preferredPort?: number): Promise<PostgresInfo> 
     await migrateToPassword(running.port, password);
   }
   const admin = postgresUrl(running.port, password, 'postgres');
-  await waitFor('postgres', () => canConnect(admin), 30_000).catch((error: Error) => {
-    throw new Error(`${error.message}: does ${postgresPasswordFile()} still hold the password of the cluster in ${dataDir()}?`);
-  });
+  if (!(await passwordAccepted(admin))) {
+    if (passwordJustSet) throw new Error(`postgres refused the password it was just given (see ${path.join(clusterDir(), 'postgres.log')})`);
+    // The state dir's password file is the truth and the cluster follows it: a state dir
+    // made again (a fresh clone at the same path, as root, finds the cluster it left under
+    // /var/lib/archloop) holds a new password. Whoever runs this owns the cluster's files,
+    // so setting the role's password reveals nothing they could not read; the data stays.
+    log(`postgres: the cluster in ${dataDir()} did not take the password in ${postgresPasswordFile()}; setting it (data kept)`);
+    await postgresDown();
+    await setRolePassword(password);
+    return postgresUp(running.port, log, true);
+  }
   await ensureDatabase(admin, DATABASE);
   return { url: postgresUrl(running.port, password), port: running.port, pid: running.pid };
+}
+
+/** Waits for the server; false when it answers that the password is wrong (28P01). */
+async function passwordAccepted(url: string): Promise<boolean> {
+  let rejected = false;
+  await waitFor(
+    'postgres',
+    () =>
+      canConnect(url).catch((error: { code?: string }) => {
+        if (error.code !== '28P01') throw error;
+        rejected = true;
+        return true;
+      }),
+    30_000,
+    path.join(clusterDir(), 'postgres.log'),
+  );
+  return !rejected;
+}
+
+/**
+ * Sets the role's password on the stopped cluster through single-user mode: no port is
+ * opened and no trust rule written, and the statement carries the scram verifier only.
+ */
+async function setRolePassword(password: string): Promise<void> {
+  const statement = `ALTER ROLE ${pg.escapeIdentifier(SUPERUSER)} PASSWORD ${pg.escapeLiteral(scramVerifier(password))}\n`;
+  const file = path.join(postgresBinDir(), 'postgres');
+  const args = ['--single', '-D', dataDir(), 'postgres'];
+  const [cmd, argv] = isRoot() ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
+  const result = spawnSync(cmd, argv, { input: statement, encoding: 'utf8', timeout: 120_000 });
+  if (result.status !== 0 || /\b(ERROR|FATAL):/.test(result.stderr ?? '')) {
+    throw new Error(`postgres: could not set the role's password in ${dataDir()}: ${(result.stderr || result.error?.message || '').trim().split('\n')[0]}`);
+  }
 }
 
 /** initdb with scram from the start; the password reaches initdb through a 0600 file of the cluster's owner. */

@@ -1,7 +1,8 @@
 /**
  * The private Postgres cluster: a generated scram password in a 0600 file of a 0700 state
  * dir, services.json 0600, no password in any output; and a trust-auth cluster made by an
- * older archloop is migrated on `services up` with its data. Real initdb/pg_ctl.
+ * older archloop is migrated on `services up` with its data, and a state dir made again gets
+ * into the cluster it left. Real initdb/pg_ctl.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -138,6 +139,38 @@ test('a trust-auth cluster from an older archloop keeps its data and gets the pa
   // Idempotent: up again changes nothing and still opens.
   assert.equal(archloop(home, ['services', 'up', '--only', 'postgres']).code, 0);
   await assertOnlyThePasswordOpens(home);
+});
+
+test('a state dir made again (its password file new or gone) gets into its cluster: the role takes the file\'s password, data kept', async () => {
+  // As CI sees it: a fresh clone at the same path finds, as root, the cluster it left under /var/lib/archloop.
+  const home = newHome();
+  assert.equal(archloop(home, ['services', 'up', '--only', 'postgres']).code, 0);
+  const first = new pg.Client(services(home).postgres.url);
+  await first.connect();
+  await first.query(`CREATE TABLE kept (x text); INSERT INTO kept VALUES ('yes')`);
+  await first.end();
+  const stale = services(home).postgres.url;
+
+  // Stopped, password file and services.json gone.
+  assert.equal(archloop(home, ['services', 'down', '--only', 'postgres']).code, 0);
+  rmSync(postgresPasswordFile(home));
+  rmSync(path.join(home, 'services.json'));
+  const up = archloop(home, ['services', 'up', '--only', 'postgres']);
+  assert.equal(up.code, 0, up.out);
+  assert.match(up.out, /did not take the password in .*postgres\.password; setting it \(data kept\)/);
+  await assertOnlyThePasswordOpens(home);
+  assert.equal(await connects(stale), false, 'the old password no longer opens it');
+
+  // Running, password file replaced by another.
+  writeFileSync(postgresPasswordFile(home), 'another-password-of-32-characters-at-least\n', { mode: 0o600 });
+  const again = archloop(home, ['services', 'up', '--only', 'postgres']);
+  assert.equal(again.code, 0, again.out);
+  await assertOnlyThePasswordOpens(home);
+  const client = new pg.Client(services(home).postgres.url);
+  await client.connect();
+  assert.deepEqual((await client.query('SELECT x FROM kept')).rows, [{ x: 'yes' }]);
+  await client.end();
+  assert.ok(!`${up.out}${again.out}`.includes('another-password'), 'no password in the output');
 });
 
 test('the SCRAM verifier matches the RFC 7677 test vector', () => {
