@@ -43,7 +43,13 @@ export function estimateRemaining(snapshot: Pick<WatchSnapshot, 'progress' | 'cy
 
 function cycleFraction(c: CycleProgress): number {
   // Sampling and evaluation dominate a cycle's time; count them equally.
-  return (c.sampled / c.target + c.validated / c.target + (c.valid ? c.trained / c.valid : 0)) / 3;
+  const trainable = validAtAnyAttempt(c);
+  return (c.sampled / c.target + c.validated / c.target + (trainable ? c.trained / trainable : 0)) / 3;
+}
+
+/** Every program valid at some attempt trains, repaired or not (never fewer than the first-attempt valid). */
+function validAtAnyAttempt(c: CycleProgress): number {
+  return Math.max(c.valid, c.validAfterRepair ?? 0);
 }
 
 export function renderWatch(s: WatchSnapshot): string {
@@ -57,13 +63,11 @@ export function renderWatch(s: WatchSnapshot): string {
   }
   if (s.cycle && (s.cycle.cycle > 0 || s.cycle.target > 0)) {
     const c = s.cycle;
-    lines.push(
-      `  stage     ${c.stage}`,
-      `  sampled   ${bar(c.sampled, c.target)}`,
-      `  validated ${bar(c.validated, c.target)}  (${c.valid} valid)`,
-      `  trained   ${bar(c.trained, c.valid)}`,
-      `  admitted  ${c.admitted}`,
-    );
+    const repaired = validAtAnyAttempt(c) - c.valid;
+    const valid = repaired > 0 ? `${c.valid} valid, ${repaired} more after repair` : `${c.valid} valid`;
+    lines.push(`  stage     ${c.stage}`, `  sampled   ${bar(c.sampled, c.target)}`, `  validated ${bar(c.validated, c.target)}  (${valid})`);
+    // Cycle 0 validates the base model's baseline only: nothing of it trains or is admitted.
+    if (c.cycle > 0) lines.push(`  trained   ${bar(c.trained, validAtAnyAttempt(c))}`, `  admitted  ${c.admitted}`);
   } else if (s.cycle) {
     lines.push(`  stage     ${s.cycle.stage}`);
   }

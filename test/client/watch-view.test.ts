@@ -43,6 +43,21 @@ test('the view shows the stage bars, the ETA and the table', () => {
   assert.match(view, /TABLE$/);
 });
 
+test('programs valid after repair train too: the trained bar counts them, the validated line says how many', () => {
+  // What the demo showed as "trained 2/1": one valid at the first attempt, one more after repair.
+  const repaired = { ...cycle, validated: 6, valid: 1, validAfterRepair: 2, trained: 2, repairs: 5 };
+  const view = renderWatch({ runId: 'r', workflowStatus: 'RUNNING', progress, cycle: repaired, table: 'T', cycleSeconds: [60], uiUrl: 'u' });
+  assert.match(view, /\(1 valid, 1 more after repair\)/);
+  assert.match(view, /trained {3}\[#+\]\s+2\/2/);
+});
+
+test('cycle 0 (the baseline) trains nothing: no trained or admitted lines', () => {
+  const baseline = { ...cycle, cycle: 0, stage: 'evaluating' as const, target: 6, sampled: 6, validated: 6, valid: 3, trained: 0, validAfterRepair: 0 };
+  const view = renderWatch({ runId: 'r', workflowStatus: 'RUNNING', progress: { ...progress, currentCycle: 0 }, cycle: baseline, table: 'T', cycleSeconds: [], uiUrl: 'u' });
+  assert.match(view, /\(3 valid\)/);
+  assert.doesNotMatch(view, /trained|admitted/);
+});
+
 test('before cycle 0 the view says what the run is checking', () => {
   const before = { ...progress, currentCycle: null, completed: [], details: "checking the seed corpus at the run's shape" };
   const view = renderWatch({ runId: 'r', workflowStatus: 'RUNNING', progress: before, cycle: null, table: 'TABLE', cycleSeconds: [], uiUrl: 'http://ui' });
