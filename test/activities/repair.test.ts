@@ -59,6 +59,21 @@ describe('diagnosis of a failed program', () => {
     assert.doesNotMatch(noCode, /```python\n\n```/);
   });
 
+  test('repair-v2 puts the program first and the error, the line and the fix right before the reply', () => {
+    const template = loadPromptTemplate('repair-v2');
+    const values = { datasetTitle: 'Fashion-MNIST', channels: '1', height: '28', width: '28', classes: '10', maxParams: '2,000,000', prm: '{}' };
+    const body = renderRepair(template.text, { code: CODE, failureClass: 'forward', message: 'RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3136 and 1568x128) (line 15: return self.head(self.body(x)))' }, limits, values);
+    const at = (text: string) => {
+      const i = body.indexOf(text);
+      assert.ok(i >= 0, `missing: ${text}`);
+      return i;
+    };
+    assert.ok(at('```python\n') < at('It fails: the forward pass fails.'), 'the program comes before the error');
+    assert.ok(at('The failing line is line 15:') < at('How to fix it: A linear layer receives 3136 features'));
+    assert.ok(at('How to fix it:') < at('Reply with the corrected complete file'));
+    assert.match(body, /must change it where the error is/);
+  });
+
   test('diagnosis never throws on arbitrary runner messages and code', () => {
     fc.assert(
       fc.property(fc.constantFrom('forward', 'contract', 'import', 'syntax', 'shape', 'weird'), fc.string(), fc.string(), (failureClass, message, code) => {
