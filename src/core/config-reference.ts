@@ -15,10 +15,12 @@ interface JsonSchema {
   exclusiveMinimum?: number;
   properties?: Record<string, JsonSchema>;
   items?: JsonSchema;
+  anyOf?: JsonSchema[];
   deprecated?: boolean;
 }
 
 function describeType(s: JsonSchema): string {
+  if (s.anyOf) return s.anyOf.map(describeType).join(' or '); // nullable fields: `integer (> 0, ≤ 1024) or null`
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
   if (s.const !== undefined) return JSON.stringify(s.const);
   const type = Array.isArray(s.type) ? s.type.join('/') : (s.type ?? 'any');

@@ -20,6 +20,12 @@ export const DatasetConfig = z.strictObject({
   /** Sizes of the synthetic learnable dataset (tests, benchmarks). */
   syntheticTrainSize: positiveInt.default(2048),
   syntheticTestSize: positiveInt.default(512),
+  /**
+   * nn-gpt's evaluation protocol: every batch the network sees (training, test, the validation
+   * forward pass) is resized to resize×resize, 256 in the paper's code. null: the dataset's own
+   * resolution, the fast default (docs/design.md, "Input resolution").
+   */
+  resize: positiveInt.max(1024).nullable().default(null),
 });
 
 export const ContractConfig = z.strictObject({

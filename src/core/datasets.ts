@@ -3,7 +3,7 @@
  * These numbers MUST match the sandbox runner's `dataset-spec` (python/archloop runner);
  * the runner is the source of truth for what the network actually receives.
  */
-import type { DatasetName } from './config';
+import type { DatasetName, RunConfig } from './config';
 
 export interface DatasetSpec {
   name: DatasetName;
@@ -44,6 +44,16 @@ export const DATASET_SPECS: Readonly<Record<DatasetName, DatasetSpec>> = {
     std: [0.264, 0.251, 0.249],
   },
 };
+
+/** The spec at the shape the network sees: (C, N, N) when the run resizes (dataset.resize). */
+export function resizedSpec(spec: DatasetSpec, resize: number | null): DatasetSpec {
+  return resize === null ? spec : { ...spec, shape: [spec.shape[0], resize, resize] };
+}
+
+/** What a run's networks receive: its dataset at its resolution (the runner's `dataset-spec --resize`). */
+export function runDatasetSpec(dataset: Pick<RunConfig['dataset'], 'name' | 'resize'>): DatasetSpec {
+  return resizedSpec(DATASET_SPECS[dataset.name], dataset.resize);
+}
 
 /** Corpus entries record datasets in their source's spelling (LEMUR: `cifar-10`). */
 const ALIASES: Readonly<Record<string, DatasetName>> = {

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RunConfig } from './config';
-import { DATASET_SPECS, type DatasetSpec } from './datasets';
+import { runDatasetSpec, type DatasetSpec } from './datasets';
 
 export interface PromptTemplate {
   name: string;
@@ -76,7 +76,7 @@ export function renderTemplate(text: string, values: Readonly<Record<string, str
 }
 
 /** The task a run's config describes (dataset spec, parameter budget, fixed prm). */
-export function taskFromConfig(config: RunConfig, dataset: DatasetSpec = DATASET_SPECS[config.dataset.name]): DesignTask {
+export function taskFromConfig(config: RunConfig, dataset: DatasetSpec = runDatasetSpec(config.dataset)): DesignTask {
   const { lr, momentum, dropout, batchSize } = config.training;
   return { dataset, maxParams: config.contract.maxParams, batchSize, prm: { lr, momentum, dropout } };
 }

@@ -7,12 +7,15 @@
  * is checked once per profile, by the importer, the CLI or a run's first activity.
  */
 import type { RunConfig } from '../core/config';
-import { DATASET_SPECS } from '../core/datasets';
+import { runDatasetSpec } from '../core/datasets';
 import type { CheckSummary } from '../db/corpus';
 
-/** The part of a run config a check depends on, as a stable key. */
+/**
+ * The part of a run config a check depends on, as a stable key. The shape is the one the
+ * network sees, so a resized run (dataset.resize) has profiles of its own.
+ */
 export function profileOf(config: Pick<RunConfig, 'dataset' | 'contract'>): string {
-  const [c, h, w] = DATASET_SPECS[config.dataset.name].shape;
+  const [c, h, w] = runDatasetSpec(config.dataset).shape;
   return `${config.dataset.name}/${c}x${h}x${w}/params<=${config.contract.maxParams}/flops<=${config.contract.maxFlops}`;
 }
 

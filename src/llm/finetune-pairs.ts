@@ -6,7 +6,7 @@
  * hashed) except loadPairSet, which reads the corpus as of a cycle.
  */
 import type { RunConfig } from '../core/config';
-import { datasetSpecFor } from '../core/datasets';
+import { DATASET_SPECS, datasetSpecFor, resizedSpec } from '../core/datasets';
 import { renderDesignPrompt, sha256, taskFromConfig, trainingPair, type PromptTemplate, type TrainingPair } from '../core/prompts';
 import { profileOf } from '../corpus/checks';
 import { corpusAsOf, type CorpusRow } from '../db/corpus';
@@ -30,7 +30,8 @@ export interface PairSet {
 
 export function pairFor(row: CorpusRow, config: RunConfig, template: PromptTemplate): TrainingPair {
   if (row.prompt_body) return trainingPair(row.prompt_body, row.code);
-  const dataset = datasetSpecFor(row.dataset) ?? datasetSpecFor(config.dataset.name)!;
+  // At the run's resolution: the seed validated at the run's shape (src/corpus/checks.ts).
+  const dataset = resizedSpec(datasetSpecFor(row.dataset) ?? DATASET_SPECS[config.dataset.name], config.dataset.resize);
   return trainingPair(renderDesignPrompt(template, taskFromConfig(config, dataset)).body, row.code);
 }
 

@@ -79,7 +79,8 @@ def dataset_spec(args) -> int:
     from archloop.runner.protocol import DatasetSection
 
     section = DatasetSection(name=args.dataset, path=args.dataset_path or "", download=not args.no_download,
-                             synthetic_train_size=args.synthetic_train_size, synthetic_test_size=args.synthetic_test_size)
+                             synthetic_train_size=args.synthetic_train_size, synthetic_test_size=args.synthetic_test_size,
+                             resize=args.resize)
     try:
         spec = registry.spec_of(section)
     except Exception as error:  # missing files, failed download
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     spec.add_argument("--no-download", action="store_true")
     spec.add_argument("--synthetic-train-size", type=int, default=2048)
     spec.add_argument("--synthetic-test-size", type=int, default=512)
+    spec.add_argument("--resize", type=int, help="the spec as a run with dataset.resize sees it (C, N, N)")
     args = parser.parse_args(argv)
     if args.command == "dataset-spec":
         return dataset_spec(args)

@@ -2,11 +2,23 @@
 
 Per batch it gathers indices, converts to float, normalizes and flips with tensor ops:
 no DataLoader, no worker processes, no per-sample Python. Iterating it again reshuffles.
+With `resize` (nn-gpt's protocol, dataset.resize) each batch is then resized on the device,
+so the split stays at its native size in memory.
 """
 
 from collections.abc import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
+
+
+def resized(batch: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Bilinear to size×size (None: unchanged). Normalising and flipping commute with it, so
+    doing them first equals torchvision's Resize-then-Normalize; antialias matches PIL's
+    Resize when shrinking and changes nothing when enlarging."""
+    if size is None or tuple(batch.shape[-2:]) == (size, size):
+        return batch
+    return F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
 class TensorBatches:
@@ -23,6 +35,7 @@ class TensorBatches:
         seed: int = 0,
         channels_last: bool = False,
         on_batch: Callable[[int], None] | None = None,
+        resize: int | None = None,
     ):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError("images must be a (N, C, H, W) uint8 tensor")
@@ -38,6 +51,7 @@ class TensorBatches:
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.channels_last = channels_last
         self.on_batch = on_batch
+        self.resize = resize
 
     def __len__(self) -> int:
         return (len(self.images) + self.batch_size - 1) // self.batch_size
@@ -58,6 +72,7 @@ class TensorBatches:
             if flips is not None:
                 mask = flips[start : start + self.batch_size].view(-1, 1, 1, 1)
                 batch = torch.where(mask, batch.flip(3), batch)
+            batch = resized(batch, self.resize)
             if self.channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             seen += len(index)

@@ -166,7 +166,7 @@ class Job:
         prepared = time.perf_counter()
         try:
             data_dir = registry.prepare(self.request.dataset)
-            spec = cache.read_spec(data_dir)
+            spec = registry.as_seen(cache.read_spec(data_dir), self.request.dataset.resize)
             data = jobdata.prepare(self.request.kind, data_dir, self.request.contract.validate_batch_size)
         except Exception as error:
             raise InfrastructureError(f"dataset {self.request.dataset.name}: {error}") from error

@@ -50,6 +50,7 @@ class Wire(BaseModel):
 # ---- request -------------------------------------------------------------------------
 
 DatasetName = Literal["cifar10", "fashion-mnist", "synthetic"]
+MAX_RESIZE = 1024  # a bound against typos, well above nn-gpt's 256
 
 
 class DatasetSection(Wire):
@@ -58,6 +59,9 @@ class DatasetSection(Wire):
     download: bool = True
     synthetic_train_size: int = Field(2048, gt=0)
     synthetic_test_size: int = Field(512, gt=0)
+    # nn-gpt's evaluation protocol: every batch the network sees is resized to resize×resize
+    # (batches.resized). None: the dataset's own resolution, the fast default.
+    resize: int | None = Field(None, gt=0, le=MAX_RESIZE)
 
 
 class ContractSection(Wire):
@@ -134,6 +138,8 @@ class DatasetSpec(Wire):
     test_size: int
     flip: bool  # random horizontal flips are label-preserving for this data
     source: str
+    # Set when batches are resized (registry.as_seen); input_shape is then (C, resize, resize).
+    resize: int | None = None
 
 
 # ---- inside the sandbox --------------------------------------------------------------

@@ -18,12 +18,19 @@ from archloop.runner.candidate import check_supported, import_candidate, instant
 from archloop.runner.contract import check_source
 from archloop.runner.failures import CandidateFailure, FailureClass
 from archloop.runner.loss_monitor import LossTracker, attach, parameters_finite, to_float
-from archloop.runner.protocol import Failure, InnerRequest, InnerResult, LossStats, TrainingSection
+from archloop.runner.protocol import DatasetSpec, Failure, InnerRequest, InnerResult, LossStats, TrainingSection
 from archloop.runner.stages import stage
 
 Emit = Callable[..., None]
 PROGRESS_EVERY_S = 1.0
 EVAL_BATCH = 500
+EVAL_PIXELS = EVAL_BATCH * 32 * 32  # an evaluation batch holds at most 500 CIFAR images' worth
+
+
+def eval_batch_size(spec: DatasetSpec) -> int:
+    """500 images at native size; fewer when resized (a 256×256 batch of 500 is 64× the memory)."""
+    _, height, width = spec.input_shape
+    return max(1, min(EVAL_BATCH, EVAL_PIXELS // (height * width)))
 
 
 def pick_device(training: TrainingSection) -> torch.device:
@@ -114,7 +121,8 @@ def run(request: InnerRequest, emit: Emit) -> InnerResult:
             result.warnings.append("no criterion attribute found; NaN detection relies on the final parameters")
         guard = EpochGuard(emit, tracker, len(train_x), training.time_limit_s)
         batches = TensorBatches(train_x, train_y, training.batch_size, spec.mean, spec.std, flip=spec.flip,
-                                seed=training.seed, channels_last=training.channels_last, on_batch=guard)
+                                seed=training.seed, channels_last=training.channels_last, on_batch=guard,
+                                resize=spec.resize)
         emit("learn", images=0, total_images=len(train_x))
         with stage("train", FailureClass.TRAIN_ERROR, timings):
             model.train()
@@ -129,8 +137,9 @@ def run(request: InnerRequest, emit: Emit) -> InnerResult:
         if not parameters_finite(model):
             raise CandidateFailure(FailureClass.NAN_LOSS, "parameters contain NaN/inf after training", "train")
         emit("eval")
-        test_batches = TensorBatches(test_x, torch.zeros(len(test_x), dtype=torch.int64, device=device), EVAL_BATCH,
-                                     spec.mean, spec.std, shuffle=False, flip=False, channels_last=training.channels_last)
+        test_batches = TensorBatches(test_x, torch.zeros(len(test_x), dtype=torch.int64, device=device), eval_batch_size(spec),
+                                     spec.mean, spec.std, shuffle=False, flip=False, channels_last=training.channels_last,
+                                     resize=spec.resize)
         with stage("eval", FailureClass.EVAL_ERROR, timings):
             model.eval()
             predictions = predict(model, test_batches, autocast)

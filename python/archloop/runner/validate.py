@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from archloop.runner import graph_ir
+from archloop.runner.batches import resized
 from archloop.runner.candidate import check_supported, count_params, import_candidate, instantiate, prm_of
 from archloop.runner.contract import check_source
 from archloop.runner.failures import CandidateFailure, FailureClass
@@ -23,12 +24,12 @@ Emit = Callable[[str], None]
 
 
 def sample_batch(data_dir: str, spec, batch: int) -> torch.Tensor:
-    """The first `batch` training images, normalized as in training."""
+    """The first `batch` training images, normalized and resized as in training."""
     images = np.load(Path(data_dir) / "train_x.npy", mmap_mode="r")[:batch]
     x = torch.from_numpy(np.array(images)).float() / 255.0
     mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
     std = torch.tensor(spec.std).view(1, -1, 1, 1)
-    return (x - mean) / std
+    return resized((x - mean) / std, spec.resize)
 
 
 def check_output(output: object, batch: int, classes: int) -> list[int]:

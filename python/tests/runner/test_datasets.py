@@ -161,6 +161,11 @@ def test_dataset_spec_cli(tmp_path):
                           capture_output=True, text=True, env=env, check=True)
     spec = json.loads(proc.stdout)
     assert spec["inputShape"] == [3, 32, 32] and spec["classes"] == 10 and spec["trainSize"] == 40
+    assert spec["resize"] is None
+    resized = subprocess.run([sys.executable, "-m", "archloop.runner", "dataset-spec", "--dataset", "synthetic",
+                              "--synthetic-train-size", "40", "--synthetic-test-size", "20", "--resize", "256"],
+                             capture_output=True, text=True, env=env, check=True)
+    assert json.loads(resized.stdout) == {**spec, "inputShape": [3, 256, 256], "resize": 256}
     missing = subprocess.run([sys.executable, "-m", "archloop.runner", "dataset-spec", "--dataset", "cifar10",
                               "--dataset-path", str(tmp_path / "none"), "--no-download"],
                              capture_output=True, text=True, env=env)
@@ -189,3 +194,34 @@ def test_tensor_batches(torch_threads):
     assert second.tolist() != ys.tolist()  # reshuffled
     plain = TensorBatches(images, labels, 50, mean, std, shuffle=False, flip=False)
     assert torch.equal(torch.cat([y for _, y in plain]), labels)
+
+
+def test_resized_batches_are_the_native_ones_interpolated(torch_threads):
+    torch = torch_threads
+    import torch.nn.functional as F
+
+    from archloop.runner.batches import TensorBatches, resized
+
+    images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8)
+    labels = torch.arange(40)
+    mean, std = cache.channel_stats(images.numpy())
+    native = list(TensorBatches(images, labels, 16, mean, std, seed=3))
+    big = list(TensorBatches(images, labels, 16, mean, std, seed=3, resize=20))
+    assert [tuple(x.shape) for x, _ in big] == [(16, 3, 20, 20), (16, 3, 20, 20), (8, 3, 20, 20)]
+    for (x, y), (bx, by) in zip(native, big):  # same order and flips, then bilinear
+        assert torch.equal(y, by)
+        assert torch.allclose(bx, F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False), atol=1e-5)
+    assert resized(native[0][0], None) is native[0][0] and resized(native[0][0], 8) is native[0][0]
+    # Normalising before resizing equals resizing the raw pixels first (torchvision's order).
+    raw = F.interpolate(images[:4].float() / 255, size=(20, 20), mode="bilinear", align_corners=False)
+    m, s = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+    plain = next(iter(TensorBatches(images[:4], labels[:4], 4, mean, std, shuffle=False, flip=False, resize=20)))[0]
+    assert torch.allclose(plain, (raw - m) / s, atol=1e-4)
+
+
+def test_a_resized_spec_states_the_shape_the_network_sees(synthetic):
+    section, directory, spec = synthetic
+    seen = registry.as_seen(spec, 64)
+    assert seen.input_shape == [3, 64, 64] and seen.resize == 64 and seen.mean == spec.mean
+    assert registry.as_seen(spec, None) is spec and spec.input_shape == [3, 32, 32]
+    assert registry.spec_of(section.model_copy(update={"resize": 64})) == seen

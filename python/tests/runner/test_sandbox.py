@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import PYTHON_DIR, SYNTHETIC, run_cli
-from .corpus import SIMPLE
+from .corpus import FLAT, SIMPLE
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -270,6 +270,13 @@ def test_sandboxed_validate_and_train_end_to_end():
     assert trained["accuracy"] > 0.3 and trained["testSize"] == 512 and trained["correct"] > 150
     assert trained["trainImages"] == 2048 and trained["device"] == "cpu"
     assert any(p["stage"] == "learn" for p in progress)
+
+
+def test_a_resized_dataset_reaches_the_sandboxed_network():
+    """dataset.resize travels in the request: Net is built for (B, 3, 64, 64) and the result says so."""
+    result, _, _ = run_cli("validate", FLAT, dataset={**SYNTHETIC, "resize": 64})
+    assert result["ok"], result["failure"]
+    assert result["dataset"]["inputShape"] == [3, 64, 64] and result["params"] == 3 * 64 * 64 * 10 + 10
 
 
 def test_data_dir_holds_only_what_the_job_needs():

@@ -5,7 +5,8 @@ import numpy as np
 
 from archloop.runner.datasets import cache
 
-from .corpus import CONSTANT, EVAL_ERROR, NAN_LOSS, SIMPLE, SLOW_LEARN, TRAIN_ERROR
+from .conftest import inner_request
+from .corpus import CONSTANT, EVAL_ERROR, FLAT, NAN_LOSS, SIMPLE, SLOW_LEARN, TRAIN_ERROR
 
 
 def accuracy(result, synthetic):
@@ -61,3 +62,25 @@ def test_constant_model_predicts_one_class(train_inprocess, synthetic):
     result, _ = train_inprocess(CONSTANT)
     assert result.ok
     assert accuracy(result, synthetic) < 0.12
+
+
+def test_a_resized_run_trains_and_evaluates_at_its_shape(synthetic, tmp_path, torch_threads):
+    """FLAT's forward accepts only the in_shape it was built for: train and eval batches are 48×48."""
+    from archloop.runner import train
+    from archloop.runner.datasets import registry
+
+    section, directory, spec = synthetic
+    request = inner_request("train", FLAT, (section, directory, registry.as_seen(spec, 48)), tmp_path,
+                            training={"max_train_images": 128})
+    result = train.run(request, lambda *a, **k: None)
+    assert result.ok, result.failure
+    assert result.train_images == 128 and accuracy(result, synthetic) > 0  # every test image predicted
+
+
+def test_eval_batches_hold_as_many_pixels_when_resized(synthetic):
+    from archloop.runner.datasets import registry
+    from archloop.runner.train import eval_batch_size
+
+    spec = synthetic[2]
+    assert eval_batch_size(spec) == 500 and eval_batch_size(registry.as_seen(spec, 28)) == 500
+    assert eval_batch_size(registry.as_seen(spec, 256)) == 7 and eval_batch_size(registry.as_seen(spec, 1024)) == 1

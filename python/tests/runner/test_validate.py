@@ -1,7 +1,8 @@
 """The validate pipeline in-process (torch imported once): corpus and failure classes."""
 import pytest
 
-from .corpus import CONTRACT_BAD_HYPER, INVALID_VALIDATE, OOM, SIMPLE, SIMPLE_RENAMED, SIMPLE_WIDER, VALID
+from .conftest import inner_request
+from .corpus import CONTRACT_BAD_HYPER, FLAT, INVALID_VALIDATE, OOM, SIMPLE, SIMPLE_RENAMED, SIMPLE_WIDER, VALID
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
@@ -34,6 +35,26 @@ def test_messages_are_precise(validate_inprocess):
 def test_flop_limit(validate_inprocess):
     result = validate_inprocess(SIMPLE, contract={"max_flops": 1000})
     assert result.failure.failure_class == "too-large" and "FLOPs" in result.failure.message
+
+
+def test_a_resized_run_validates_at_its_shape(synthetic, tmp_path, torch_threads):
+    """dataset.resize: Net gets in_shape (B, 3, 64, 64), the probe batch is 64×64, and the
+    FLOPs limit applies at that size."""
+    from archloop.runner import validate
+    from archloop.runner.datasets import registry
+
+    section, directory, spec = synthetic
+
+    def run(resize, **overrides):
+        request = inner_request("validate", FLAT, (section, directory, registry.as_seen(spec, resize)), tmp_path, **overrides)
+        return validate.run(request, lambda *a, **k: None)
+
+    native, resized = run(None), run(64)
+    assert native.ok and resized.ok, (native.failure, resized.failure)
+    assert native.params == 3 * 32 * 32 * 10 + 10 and resized.params == 3 * 64 * 64 * 10 + 10
+    assert resized.output_shape == [2, 10] and abs(resized.flops / native.flops - 4) < 0.01
+    limited = run(64, contract={"max_flops": 2 * native.flops})
+    assert limited.failure.failure_class == "too-large"
 
 
 def test_memory_bomb_in_init_is_oom(validate_inprocess):

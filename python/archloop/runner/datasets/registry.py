@@ -31,5 +31,13 @@ def prepare(section: DatasetSection) -> Path:
     return directory
 
 
+def as_seen(spec: DatasetSpec, resize: int | None) -> DatasetSpec:
+    """The spec at the shape the network sees: the cache keeps the native one, and a resized
+    run (dataset.resize) gets (C, resize, resize) in input_shape and so in Net's in_shape."""
+    if resize is None:
+        return spec
+    return spec.model_copy(update={"input_shape": [spec.input_shape[0], resize, resize], "resize": resize})
+
+
 def spec_of(section: DatasetSection) -> DatasetSpec:
-    return cache.read_spec(prepare(section))
+    return as_seen(cache.read_spec(prepare(section)), section.resize)
