@@ -22,7 +22,8 @@ export interface PaperRow {
   validRateLow: number;
   validRateHigh: number;
   validAfterRepair: number;
-  validAfterRepairRate: number;
+  /** null for cycle 0: the base model's baseline is validated at the first attempt only. */
+  validAfterRepairRate: number | null;
   bestAccuracy: number | null;
   meanAccuracy: number | null;
   shareAbove40: number | null;
@@ -42,7 +43,7 @@ export function paperRow(metrics: CycleMetrics, finished = true): PaperRow {
     validRateLow: metrics.validRateLow,
     validRateHigh: metrics.validRateHigh,
     validAfterRepair: metrics.validAfterRepair,
-    validAfterRepairRate: metrics.validAfterRepairRate,
+    validAfterRepairRate: metrics.cycle === 0 ? null : metrics.validAfterRepairRate,
     bestAccuracy: metrics.bestAccuracy,
     meanAccuracy: metrics.meanAccuracy,
     shareAbove40: metrics.shareAbove40,
@@ -117,7 +118,7 @@ function cells(row: PaperRow): string[] {
     pct(row.shareAbove40),
     String(row.unique),
     String(row.totalTrainPrompts),
-    row.sampled ? (row.validAfterRepairRate * 100).toFixed(1) : '—',
+    row.sampled && row.validAfterRepairRate !== null ? (row.validAfterRepairRate * 100).toFixed(1) : '—',
   ];
 }
 

@@ -16,8 +16,8 @@ export interface CycleTableRow {
   validPct: number;
   validLowPct: number;
   validHighPct: number;
-  /** Samples valid at any attempt (repair from errors). */
-  validAfterRepairPct: number;
+  /** Samples valid at any attempt (repair from errors); null for cycle 0, the first-attempt baseline. */
+  validAfterRepairPct: number | null;
   bestPct: number | null;
   meanPct: number | null;
   above40Pct: number | null;

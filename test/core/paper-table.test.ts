@@ -28,3 +28,11 @@ test('the table prints percentages in the paper layout', () => {
   assert.deepEqual(lines[5]!.trim().split(/\s{2,}/).slice(0, 2), ['all', '62.5 (30.6–86.3)']);
   assert.equal(formatPaperTable([]).split('\n').length, 2);
 });
+
+test("cycle 0, the base model's first-attempt baseline, has no after-repair rate: '—', not 0", () => {
+  const baseline = computeCycleMetrics(0, [outcome(false, null), outcome(true, null)], 21);
+  const [row] = paperRows([baseline]);
+  assert.equal(row!.validAfterRepairRate, null);
+  const line = formatPaperTable([baseline]).split('\n')[2]!.trim().split(/\s{2,}/);
+  assert.deepEqual([line[0], line.at(-1)], ['0 (base)', '—']);
+});
