@@ -1,7 +1,7 @@
 /**
  * repairCandidate (control queue): one more attempt at a candidate that failed extraction
  * or validation. `feedback` sends the program back with what is wrong, where, and what to
- * write instead (prompts/repair-v1.md, src/core/repair.ts); `resample` asks the design
+ * write instead (prompts/repair-v2.md, src/core/repair.ts); `resample` asks the design
  * prompt again for a fresh program. The answer is stored as its own candidate row
  * (attempt + 1, parent = the failed row) before anything parses it. Idempotent: a retry
  * finds the stored attempt and only finishes its extraction.

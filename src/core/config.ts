@@ -112,8 +112,12 @@ export const PromptConfig = z.strictObject({
    * continues. Needs vLLM's `continue_final_message` (vLLM and the embedded server have it).
    */
   prefill: z.boolean().default(true),
-  /** The message that sends a failed program back with its error (prompts/<name>.md). */
-  repairTemplate: z.string().min(1).default('repair-v1'),
+  /**
+   * The message that sends a failed program back with its error (prompts/<name>.md). v2
+   * quotes the program first and the error and its fix last: the 1.5B returned its program
+   * unchanged 1 time in 8 with it, 5 in 10 with v1 (bench/RESULTS.md, preflight).
+   */
+  repairTemplate: z.string().min(1).default('repair-v2'),
   includeReference: z.boolean().default(true),
   referenceMinAccuracy: unit.default(0.4),
   /** Longest reference program quoted in a prompt (~1.2k tokens: prompt + 2048 new tokens fit 4k). */
@@ -328,7 +332,10 @@ export const demoPreset: RunConfigInput = {
   // One request with n=6 decodes the six programs together (the server evaluates the prompt once).
   llm: { model: 'qwen2.5-coder-1.5b-instruct', requestTimeoutS: 1700 },
   sampling: { samplesPerCycle: 6, samplesPerActivity: 6, maxNewTokens: 768, repairAttempts: 1, baselineSamples: 6 },
-  prompt: { referenceMaxChars: 1500 },
+  // design-v3 prefills the training methods too, so the 1.5B writes only the layers and
+  // forward: 4/12 valid at the first attempt, 6/12 after one repair, where design-v2 gave
+  // 2/12 and 5/12 (bench/RESULTS.md, preflight).
+  prompt: { template: 'design-v3', referenceMaxChars: 1500 },
   selection: { minAccuracy: 0.4, fallbackAccuracy: 0.35, fallbackMinCount: 2 },
   lora: {
     baseModel: 'qwen2.5-coder-1.5b-instruct',

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { artifactsDir, PYTHON_SRC, pythonBin, REPO_ROOT, stateDir } from '../env';
-import { awaitHealthyOrStop, freePort, isOurProcess, portIsFree, startDetached, stopIfOurs, waitFor } from './process';
+import { awaitHealthyOrStop, freePort, isOurProcess, portIsFree, ProcessExited, startDetached, stopIfOurs, waitFor } from './process';
 
 const run = promisify(execFile);
 const MARKER = 'src/llm/embedded/main.ts';
@@ -88,16 +88,24 @@ export function defaultLlmThreads(cores = os.availableParallelism()): number {
   return Math.max(1, cores - 1);
 }
 
-export async function llmHealthy(baseUrl: string): Promise<boolean> {
+/**
+ * Whether the server at baseUrl answers; with `pid`, whether it is that process (two
+ * `services up` at once can pick the same free port, and the one that loses the bind must
+ * not take the other's server for its own).
+ */
+export async function llmHealthy(baseUrl: string, pid?: number): Promise<boolean> {
   const response = await fetch(new URL('/health', baseUrl), { signal: AbortSignal.timeout(2000) });
-  return response.ok;
+  if (!response.ok) return false;
+  if (pid === undefined) return true;
+  const body = (await response.json().catch(() => ({}))) as { pid?: unknown };
+  return body.pid === pid;
 }
 
 export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
   const model = embeddedModelName();
   if (previous?.pid && isOurProcess(previous.pid, MARKER)) {
     if (previous.model === model || (previous.model === undefined && model === DEFAULT_EMBEDDED_MODEL)) {
-      await waitFor('llm server', () => llmHealthy(previous.baseUrl), 120_000);
+      await waitFor('llm server', () => llmHealthy(previous.baseUrl), 120_000); // its pid is ours (checked above)
       return previous;
     }
     await stopIfOurs(previous.pid, MARKER); // another model was asked for
@@ -107,6 +115,16 @@ export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
   // The port it had before, so a restarted server is where its clients look for it.
   const before = previous?.baseUrl ? Number(new URL(previous.baseUrl).port) : undefined;
   const port = before && !process.env.ARCHLOOP_LLM_PORT && (await portIsFree(before)) ? before : await freePort(Number(process.env.ARCHLOOP_LLM_PORT ?? 8008));
+  try {
+    return await startServer(model, weights, port);
+  } catch (error) {
+    // Another process took the port between the check and the bind: once more, on a port free now.
+    if (!(error instanceof ProcessExited) || (await portIsFree(port))) throw error;
+    return startServer(model, weights, await freePort(port + 1));
+  }
+}
+
+async function startServer(model: string, weights: string, port: number): Promise<LlmInfo> {
   const logFile = path.join(stateDir(), 'llm', 'server.log');
   const pid = startDetached({
     command: process.execPath,
@@ -127,7 +145,7 @@ export async function llmUp(previous?: LlmInfo): Promise<LlmInfo> {
     logFile,
   });
   const info = { baseUrl: `http://127.0.0.1:${port}/v1`, pid, model };
-  await awaitHealthyOrStop('llm server', pid, MARKER, () => llmHealthy(info.baseUrl), 180_000, logFile);
+  await awaitHealthyOrStop('llm server', pid, MARKER, () => llmHealthy(info.baseUrl, pid), 180_000, logFile);
   return info;
 }
 

@@ -74,14 +74,26 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; the error says what was awaited. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  logFile?: string,
+  alive: () => boolean = () => true,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const hint = logFile ? ` (see ${logFile})` : '';
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
+    if (!alive()) throw new ProcessExited(`${what} exited before it became healthy${hint}`);
     await sleep(250);
   }
-  const hint = logFile ? ` (see ${logFile})` : '';
   throw new Error(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s${hint}`);
+}
+
+/** The process we started is gone (it could not bind its port, say): no use waiting on. */
+export class ProcessExited extends Error {
+  override name = 'ProcessExited';
 }
 
 /** Waits until a process we just started is healthy; stops it (and rethrows) when it never is. */
@@ -94,7 +106,7 @@ export async function awaitHealthyOrStop(
   logFile: string,
 ): Promise<void> {
   try {
-    await waitFor(what, check, timeoutMs, logFile);
+    await waitFor(what, check, timeoutMs, logFile, () => isOurProcess(pid, marker));
   } catch (error) {
     await stopProcess(pid, marker, 2000);
     throw error;

@@ -78,6 +78,10 @@ async function main(argv: string[]): Promise<void> {
   });
   mkdirSync(opts.adaptersRoot, { recursive: true });
   const server = createApp({ engine, adaptersRoot: path.resolve(opts.adaptersRoot), convertAdapter: adapterConverter(path.resolve(opts.model)), log });
+  server.once('error', (error) => {
+    log('fatal', { error: `cannot listen on ${opts.host}:${opts.port}: ${error.message}` }); // e.g. EADDRINUSE: services up tries another port
+    process.exit(1);
+  });
   server.listen(Number(opts.port), opts.host, () => log('listening', { url: `http://${opts.host}:${opts.port}/v1` }));
   const stop = (signal: string) => {
     log('stopping', { signal });

@@ -107,7 +107,7 @@ export function createApp(options: ServerOptions): Server {
   };
 
   const routes: Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
-    'GET /health': async (_request, response) => send(response, 200, { status: 'ok', model: engine.options.servedName }),
+    'GET /health': async (_request, response) => send(response, 200, { status: 'ok', model: engine.options.servedName, pid: process.pid }),
 
     'GET /v1/models': async (_request, response) => {
       const card = (id: string, parent: string | null, root: string) => ({

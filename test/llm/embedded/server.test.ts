@@ -181,6 +181,15 @@ describe('embedded llama.cpp server on a tiny model', () => {
     assert.match(((await bad.json()) as { error: { message: string } }).error.message, /add_generation_prompt to be false/);
   });
 
+  test('/health names the process; a second server on a taken port exits with a clear message', async () => {
+    const health = (await (await fetch(new URL('/health', server.url))).json()) as { pid?: number; model?: string };
+    assert.deepEqual([health.pid, health.model], [server.process.pid, 'tiny']);
+    const port = new URL(server.url).port;
+    const second = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/llm/embedded/main.ts'), '--model', gguf, '--served-name', 'tiny', '--port', port, '--threads', '1', '--parallel', '1', '--context', '256', '--adapters-root', artifacts], { env: pyEnv, cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(second.status, 1, second.stderr);
+    assert.match(second.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+  });
+
   test('a wrong model name is a clear error listing what is served', async () => {
     await assert.rejects(
       sampleAll(clientFor(server.url), { model: 'gpt-9', messages: hello, count: 1, params: greedy }),
