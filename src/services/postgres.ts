@@ -147,7 +147,16 @@ function postmasterOf(data: string): { pid: number; port: number } | null {
   } catch {
     return null;
   }
+  if (isZombie(n)) return null; // killed, not yet reaped by init: nothing listens any more
   return { pid: n, port: Number(port) };
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.startsWith('Z');
+  } catch {
+    return false; // no procfs: trust the signal check
+  }
 }
 
 export function postgresUrl(port: number, password: string | null, database = DATABASE): string {

@@ -83,12 +83,17 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const hint = logFile ? ` (see ${logFile})` : '';
+  let last = '';
   while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
+    const healthy = await check().catch((error: Error) => {
+      last = error.message;
+      return false;
+    });
+    if (healthy) return;
     if (!alive()) throw new ProcessExited(`${what} exited before it became healthy${hint}`);
     await sleep(250);
   }
-  throw new Error(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s${hint}`);
+  throw new Error(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s${last ? ` (last: ${last})` : ''}${hint}`);
 }
 
 /** The process we started is gone (it could not bind its port, say): no use waiting on. */
