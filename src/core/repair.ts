@@ -57,6 +57,8 @@ interface Rule {
 
 export interface RepairLimits {
   maxParams: number;
+  /** The batch the validation's forward pass uses (contract.validateBatchSize). */
+  validateBatch: number;
 }
 
 const FLATTEN =
@@ -76,9 +78,17 @@ const RULES: Record<string, Rule[]> = {
     {
       test: /mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)/,
       // The exact number first: in preflight the 1.5B returned such programs unchanged 4 times
-      // in 5 when told only to restructure the flatten.
-      advice: (m) =>
-        `A linear layer receives ${m[2]} features per sample but was built for ${m[3]}: construct it as \`nn.Linear(${m[2]}, …)\` (same out_features). Or: ${FLATTEN}`,
+      // in 5 when told only to restructure the flatten. More rows than the batch means the
+      // input still has its spatial dimensions (seen: AdaptiveAvgPool2d(1) used as a flatten).
+      advice: (m, limits) => {
+        const [rows, columns, built] = [Number(m[1]), Number(m[2]), Number(m[3])];
+        if (rows !== limits.validateBatch && rows % limits.validateBatch === 0) {
+          const features = (rows / limits.validateBatch) * columns;
+          const then = features === built ? 'then the layer fits as it is' : `then construct it as \`nn.Linear(${features}, …)\``;
+          return `The tensor reaching a linear layer is not flattened (${rows} rows for a batch of ${limits.validateBatch}): add \`x = torch.flatten(x, 1)\` right before it in forward; ${then}.`;
+        }
+        return `A linear layer receives ${columns} features per sample but was built for ${built}: construct it as \`nn.Linear(${columns}, …)\` (same out_features). Or: ${FLATTEN}`;
+      },
     },
     {
       test: /expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels/,

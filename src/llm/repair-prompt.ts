@@ -36,7 +36,7 @@ export function repairRequest(config: RunConfig, failed: FailedProgram, root: Ro
   const values = designValues(taskFromConfig(config));
   const prefill = config.prompt.prefill && design.reply !== undefined ? renderTemplate(design.reply, values) : '';
   const template = loadPromptTemplate(config.prompt.repairTemplate);
-  const body = renderRepair(template.text, failed, { maxParams: config.contract.maxParams }, values);
+  const body = renderRepair(template.text, failed, { maxParams: config.contract.maxParams, validateBatch: config.contract.validateBatchSize }, values);
   return {
     prompt: { template: template.name, templateHash: sha256(template.text), body, prefill, hash: promptHash(body, prefill) },
     messages: [{ role: 'user', content: body }],

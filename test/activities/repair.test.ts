@@ -14,7 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { completion, startFakeServer, type FakeServer } from '../llm/fake-server';
 import { activityEnv, insertRun, NET, runActivity } from '../llm/support';
 
-const limits = { maxParams: 2_000_000 };
+const limits = { maxParams: 2_000_000, validateBatch: 2 };
 const CODE = NET(16);
 
 describe('diagnosis of a failed program', () => {
@@ -40,6 +40,14 @@ describe('diagnosis of a failed program', () => {
     assert.match(advice('instantiate', "TypeError: 'tuple' object cannot be interpreted as an integer"), /out_shape\[0\]/);
     assert.match(advice('too-large', '9000000 parameters > limit 2000000'), /under 2,000,000 parameters/);
     assert.match(advice('truncated', 'the token limit cut the program off'), /shorter program/);
+  });
+
+  test('a linear layer fed an unflattened tensor is told to flatten, not to change its size', () => {
+    // From preflight: `self.flatten = nn.AdaptiveAvgPool2d(1)` then `self.fc1(x)` on (2, 256, 1, 1).
+    const advice = (message: string) => diagnose({ code: CODE, failureClass: 'forward', message }, limits).advice;
+    assert.match(advice('RuntimeError: addmm: mat1 and mat2 shapes cannot be multiplied (512x1 and 256x1024)'), /not flattened \(512 rows for a batch of 2\): add `x = torch\.flatten\(x, 1\)`.*fits as it is/);
+    assert.match(advice('RuntimeError: mat1 and mat2 shapes cannot be multiplied (14x64 and 128x10)'), /not flattened.*construct it as `nn\.Linear\(448, …\)`/);
+    assert.match(advice('RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x1152 and 6272x512)'), /receives 1152 features per sample but was built for 6272/);
   });
 
   test('a line outside the program is not quoted', () => {
