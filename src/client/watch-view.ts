@@ -63,11 +63,11 @@ export function renderWatch(s: WatchSnapshot): string {
   }
   if (s.cycle && (s.cycle.cycle > 0 || s.cycle.target > 0)) {
     const c = s.cycle;
-    const repaired = validAtAnyAttempt(c) - c.valid;
-    const valid = repaired > 0 ? `${c.valid} valid, ${repaired} more after repair` : `${c.valid} valid`;
+    const trainable = validAtAnyAttempt(c);
+    const valid = trainable > c.valid ? `${c.valid} valid, ${trainable - c.valid} more after repair` : `${c.valid} valid`;
     lines.push(`  stage     ${c.stage}`, `  sampled   ${bar(c.sampled, c.target)}`, `  validated ${bar(c.validated, c.target)}  (${valid})`);
     // Cycle 0 validates the base model's baseline only: nothing of it trains or is admitted.
-    if (c.cycle > 0) lines.push(`  trained   ${bar(c.trained, validAtAnyAttempt(c))}`, `  admitted  ${c.admitted}`);
+    if (c.cycle > 0) lines.push(`  trained   ${bar(c.trained, trainable)}`, `  admitted  ${c.admitted}`);
   } else if (s.cycle) {
     lines.push(`  stage     ${s.cycle.stage}`);
   }

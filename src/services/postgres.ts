@@ -27,7 +27,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { stateDir } from '../env';
-import { freePort, portIsFree, waitFor } from './process';
+import { freePort, isRunning, portIsFree, waitFor } from './process';
 
 const run = promisify(execFile);
 const DATABASE = 'archloop';
@@ -50,11 +50,15 @@ export function postgresBinDir(): string {
 
 const isRoot = () => process.getuid?.() === 0;
 
-/** Runs a Postgres binary, as the `postgres` user when we are root. */
-async function pgExec(binary: string, args: string[]): Promise<string> {
+/** The command line of a Postgres binary, as the `postgres` user when we are root. */
+function pgCommand(binary: string, args: string[]): [string, string[]] {
   const file = path.join(postgresBinDir(), binary);
-  const [cmd, argv] = isRoot() ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
-  const { stdout } = await run(cmd, argv, { timeout: 120_000 });
+  return isRoot() ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
+}
+
+/** Runs a Postgres binary (pgCommand). */
+async function pgExec(binary: string, args: string[]): Promise<string> {
+  const { stdout } = await run(...pgCommand(binary, args), { timeout: 120_000 });
   return stdout;
 }
 
@@ -106,6 +110,10 @@ export async function relocateLegacyCluster(state: string = stateDir()): Promise
   return target;
 }
 
+function clusterLog(): string {
+  return path.join(clusterDir(), 'postgres.log');
+}
+
 function dataDir(): string {
   return path.join(clusterDir(), 'data');
 }
@@ -142,21 +150,7 @@ function postmasterOf(data: string): { pid: number; port: number } | null {
   if (!existsSync(file)) return null;
   const [pid, , , port] = readFileSync(file, 'utf8').split('\n');
   const n = Number(pid);
-  try {
-    process.kill(n, 0);
-  } catch {
-    return null;
-  }
-  if (isZombie(n)) return null; // killed, not yet reaped by init: nothing listens any more
-  return { pid: n, port: Number(port) };
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.startsWith('Z');
-  } catch {
-    return false; // no procfs: trust the signal check
-  }
+  return isRunning(n) ? { pid: n, port: Number(port) } : null; // a killed, unreaped postmaster listens no more
 }
 
 export function postgresUrl(port: number, password: string | null, database = DATABASE): string {
@@ -206,6 +200,11 @@ export function scramVerifier(password: string, salt = randomBytes(16), iteratio
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
+/** The statement that gives the role `password`, as its scram verifier. */
+function setPasswordSql(password: string): string {
+  return `ALTER ROLE ${pg.escapeIdentifier(SUPERUSER)} PASSWORD ${pg.escapeLiteral(scramVerifier(password))}`;
+}
+
 /** Password logins over loopback TCP only (the cluster has no unix socket). */
 export const PG_HBA = [
   '# archloop: the archloop role with its password (scram-sha-256), over loopback TCP only.',
@@ -232,7 +231,7 @@ async function migrateToPassword(port: number, password: string): Promise<void> 
   const client = new pg.Client({ connectionString: postgresUrl(port, null, 'postgres'), connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
-    await client.query(`ALTER ROLE ${pg.escapeIdentifier(SUPERUSER)} PASSWORD ${pg.escapeLiteral(scramVerifier(password))}`);
+    await client.query(setPasswordSql(password));
     writeFileSync(path.join(dataDir(), 'pg_hba.conf'), PG_HBA); // overwrites in place: owner and mode stay
     await client.query('SELECT pg_reload_conf()');
   } finally {
@@ -258,7 +257,7 @@ export async function postgresUp(preferredPort?: number, log: (line: string) => 
   let running = runningPostmaster();
   if (!running) {
     const port = preferredPort && (await portIsFree(preferredPort)) ? preferredPort : await freePort(55432);
-    const logFile = path.join(clusterDir(), 'postgres.log');
+    const logFile = clusterLog();
     await pgExec('pg_ctl', [
       '-D', dataDir(),
       '-l', logFile,
@@ -277,7 +276,7 @@ export async function postgresUp(preferredPort?: number, log: (line: string) => 
   }
   const admin = postgresUrl(running.port, password, 'postgres');
   if (!(await passwordAccepted(admin))) {
-    if (passwordJustSet) throw new Error(`postgres refused the password it was just given (see ${path.join(clusterDir(), 'postgres.log')})`);
+    if (passwordJustSet) throw new Error(`postgres refused the password it was just given (see ${clusterLog()})`);
     // The state dir's password file is the truth and the cluster follows it: a state dir
     // made again (a fresh clone at the same path, as root, finds the cluster it left under
     // /var/lib/archloop) holds a new password. Whoever runs this owns the cluster's files,
@@ -303,7 +302,7 @@ async function passwordAccepted(url: string): Promise<boolean> {
         return true;
       }),
     30_000,
-    path.join(clusterDir(), 'postgres.log'),
+    clusterLog(),
   );
   return !rejected;
 }
@@ -313,11 +312,8 @@ async function passwordAccepted(url: string): Promise<boolean> {
  * opened and no trust rule written, and the statement carries the scram verifier only.
  */
 async function setRolePassword(password: string): Promise<void> {
-  const statement = `ALTER ROLE ${pg.escapeIdentifier(SUPERUSER)} PASSWORD ${pg.escapeLiteral(scramVerifier(password))}\n`;
-  const file = path.join(postgresBinDir(), 'postgres');
-  const args = ['--single', '-D', dataDir(), 'postgres'];
-  const [cmd, argv] = isRoot() ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
-  const result = spawnSync(cmd, argv, { input: statement, encoding: 'utf8', timeout: 120_000 });
+  const [cmd, argv] = pgCommand('postgres', ['--single', '-D', dataDir(), 'postgres']);
+  const result = spawnSync(cmd, argv, { input: `${setPasswordSql(password)}\n`, encoding: 'utf8', timeout: 120_000 });
   if (result.status !== 0 || /\b(ERROR|FATAL):/.test(result.stderr ?? '')) {
     throw new Error(`postgres: could not set the role's password in ${dataDir()}: ${(result.stderr || result.error?.message || '').trim().split('\n')[0]}`);
   }

@@ -36,14 +36,32 @@ export function startDetached(options: StartOptions): number {
   }
 }
 
-/** True when `pid` is alive and its command line contains `marker` (what we started). */
-export function isOurProcess(pid: number | undefined, marker: string): boolean {
-  if (!pid) return false;
+/** True while the process table holds `pid`, a zombie included (it answers signal 0). */
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * True when `pid` exists and is not a zombie: a process killed but not yet reaped by init
+ * still answers signal 0, though nothing of it runs or listens any more.
+ */
+export function isRunning(pid: number): boolean {
+  if (!processExists(pid)) return false;
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.startsWith('Z');
+  } catch {
+    return true; // no procfs: trust the signal check
+  }
+}
+
+/** True when `pid` is running and its command line contains `marker` (what we started). */
+export function isOurProcess(pid: number | undefined, marker: string): boolean {
+  if (!pid || !isRunning(pid)) return false;
   const cmdline = `/proc/${pid}/cmdline`;
   if (!existsSync(cmdline)) return true; // no procfs: trust the pid
   return readFileSync(cmdline, 'utf8').split('\0').join(' ').includes(marker);
