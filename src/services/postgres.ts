@@ -27,7 +27,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { stateDir } from '../env';
-import { freePort, isRunning, portIsFree, waitFor } from './process';
+import { freePort, isRunning, portIsFree, processExists, waitFor } from './process';
 
 const run = promisify(execFile);
 const DATABASE = 'archloop';
@@ -153,6 +153,19 @@ function postmasterOf(data: string): { pid: number; port: number } | null {
   return isRunning(n) ? { pid: n, port: Number(port) } : null; // a killed, unreaped postmaster listens no more
 }
 
+/**
+ * A postmaster killed but not yet reaped by init (a zombie) still answers signal 0, and
+ * Postgres refuses to start while its lock file names a live pid: wait for init to reap it
+ * (a few seconds here), and if it does not, remove the lock of the process that no longer runs.
+ */
+async function releaseDeadLock(): Promise<void> {
+  const file = path.join(dataDir(), 'postmaster.pid');
+  if (!existsSync(file)) return;
+  const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+  if (!pid || !processExists(pid)) return;
+  await waitFor('the killed postmaster to be reaped', async () => !processExists(pid), 15_000).catch(() => rmSync(file, { force: true }));
+}
+
 export function postgresUrl(port: number, password: string | null, database = DATABASE): string {
   const auth = password === null ? SUPERUSER : `${SUPERUSER}:${encodeURIComponent(password)}`;
   return `postgres://${auth}@127.0.0.1:${port}/${database}`;
@@ -256,6 +269,7 @@ export async function postgresUp(preferredPort?: number, log: (line: string) => 
   if (!existsSync(path.join(dataDir(), 'PG_VERSION'))) await initCluster(password);
   let running = runningPostmaster();
   if (!running) {
+    await releaseDeadLock();
     const port = preferredPort && (await portIsFree(preferredPort)) ? preferredPort : await freePort(55432);
     const logFile = clusterLog();
     await pgExec('pg_ctl', [
