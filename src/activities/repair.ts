@@ -9,7 +9,8 @@
 import { cancellationSignal, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import { extractCode, type Extraction } from '../core/extract';
+import { extractCode } from '../core/extract';
+import { unchangedAsFailure } from '../core/repair';
 import type { RunConfig } from '../core/config';
 import { promptHash, sha256 } from '../core/prompts';
 import { CandidateRef, type RepairResult } from '../core/stages';
@@ -35,12 +36,6 @@ function rootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
 /** A 31-bit seed per (run, cycle, sample, attempt): a retried repair asks for the same answer. */
 export function repairSeed(key: { runId: string; cycle: number; sampleIndex: number; attempt: number }): number {
   return parseInt(sha256(`${key.runId}/${key.cycle}/${key.sampleIndex}/repair-${key.attempt}`).slice(0, 8), 16) & 0x7fffffff;
-}
-
-/** A repair that hands back the program it was given fixed nothing: say so instead of validating it again. */
-export function unchangedAsFailure(extraction: Extraction, previous: string | null): Extraction {
-  if (!extraction.ok || previous === null || extraction.code.trim() !== previous.trim()) return extraction;
-  return { ok: false, failureClass: 'unchanged', message: 'the repair returned the program unchanged' };
 }
 
 export function createRepairActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'repairCandidate'> {

@@ -4,6 +4,7 @@
  * its program unchanged), so the feedback names the line, says what is wrong in the
  * contract's terms, and says what to write instead.
  */
+import type { Extraction } from './extract';
 import { renderTemplate } from './prompts';
 
 export { isRepairable, REPAIRABLE } from './repairable';
@@ -158,4 +159,10 @@ export function repairValues(failed: FailedProgram, diagnosis: Diagnosis, task: 
 
 export function renderRepair(templateText: string, failed: FailedProgram, limits: RepairLimits, task: Record<string, string>): string {
   return renderTemplate(templateText, repairValues(failed, diagnose(failed, limits), task));
+}
+
+/** A repair that hands back the program it was given fixed nothing: say so instead of validating it again. */
+export function unchangedAsFailure(extraction: Extraction, previous: string | null): Extraction {
+  if (!extraction.ok || previous === null || extraction.code.trim() !== previous.trim()) return extraction;
+  return { ok: false, failureClass: 'unchanged', message: 'the repair returned the program unchanged' };
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { RunConfig } from '../core/config';
 import { extractCode, type Extraction } from '../core/extract';
 import { chatMessages, type RenderedPrompt } from '../core/prompts';
+import { unchangedAsFailure } from '../core/repair';
 import { isRepairable } from '../core/repairable';
 import type { ValidateOutcome } from '../core/sandbox';
 import { buildRequest, settingsFromEnv } from '../sandbox/request';
@@ -164,10 +165,10 @@ export async function runPreflight(config: RunConfig, prompt: RenderedPrompt, cl
           attempts++;
           if (!answer) break;
           completionTokens += tokensOf(answer);
-          let extraction = extractCode(answer.text, answer.finishReason);
-          if (extraction.ok && attempt.extraction.ok && extraction.code.trim() === attempt.extraction.code.trim()) {
-            extraction = { ok: false, failureClass: 'unchanged', message: 'the repair returned the program unchanged' };
-            attempt = { ...attempt, failureClass: 'unchanged' };
+          const extraction = unchangedAsFailure(extractCode(answer.text, answer.finishReason), attempt.extraction.ok ? attempt.extraction.code : null);
+          if (!extraction.ok && extraction.failureClass === 'unchanged') {
+            // Keep the program it was given: a further attempt repairs that, not an empty one.
+            attempt = { ...attempt, failureClass: 'unchanged', message: extraction.message };
             continue;
           }
           attempt = await validate(extraction);

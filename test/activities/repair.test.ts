@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { createRepairActivities } from '../../src/activities/repair';
 import { createSampleActivities } from '../../src/activities/sample';
-import { diagnose, failureLine, isRepairable, renderRepair } from '../../src/core/repair';
+import type { Extraction } from '../../src/core/extract';
+import { diagnose, failureLine, isRepairable, renderRepair, unchangedAsFailure } from '../../src/core/repair';
 import { loadPromptTemplate } from '../../src/llm/prompt-files';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { completion, startFakeServer, type FakeServer } from '../llm/fake-server';
@@ -90,6 +91,21 @@ describe('diagnosis of a failed program', () => {
       }),
       { seed: 3, numRuns: 300 },
     );
+  });
+
+  test('a repair that returns the program it was given, whitespace aside, is a failure of its own', () => {
+    const code = NET(8);
+    const answer = (text: string): Extraction => ({ ok: true, code: text, source: 'fence', language: 'python' });
+    assert.deepEqual(unchangedAsFailure(answer(`\n${code}\n\n`), code), {
+      ok: false,
+      failureClass: 'unchanged',
+      message: 'the repair returned the program unchanged',
+    });
+    const changed = answer(NET(16));
+    assert.equal(unchangedAsFailure(changed, code), changed);
+    assert.equal(unchangedAsFailure(changed, null), changed, 'nothing to compare with');
+    const failed: Extraction = { ok: false, failureClass: 'no-code', message: 'no code block' };
+    assert.equal(unchangedAsFailure(failed, code), failed, 'a failed extraction keeps its own class');
   });
 
   test('which classes a further attempt may fix', () => {
