@@ -182,6 +182,12 @@ export const LoraConfig = z.strictObject({
    * settings, and reuse it (its many steps are the expensive part on a CPU; `archloop seed-adapter`).
    */
   seedCache: z.boolean().default(true),
+  /**
+   * Fine-tune after the run's last cycle too. Its adapter is sampled only by cycles that come
+   * after it, so a run that ends there can skip it (the demo: one LoRA step saved); a run
+   * extended later fine-tunes on that cycle first, before the next one samples.
+   */
+  fineTuneLastCycle: z.boolean().default(true),
   seed: z.number().int().nonnegative().default(42),
 });
 
@@ -355,6 +361,8 @@ export const demoPreset: RunConfigInput = {
     // (lora.seedCache; `archloop seed-adapter --preset demo` builds it ahead of a run).
     maxSteps: 1,
     seedMaxSteps: 2,
+    // The adapter after the last cycle would be trained and never sampled in the demo.
+    fineTuneLastCycle: false,
   },
   orchestration: { sampleTimeoutS: 1800, trainTimeoutS: 900, fineTuneTimeoutS: 5400 },
 };

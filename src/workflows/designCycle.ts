@@ -19,6 +19,26 @@ export interface DesignCycleInput {
   model: string;
   /** Adapter the model was published from (continued by this cycle's fine-tune), if any. */
   adapterId: number | null;
+  /** False: leave the fine-tune after this cycle to the run (the last cycle, lora.fineTuneLastCycle off). */
+  fineTune?: boolean;
+}
+
+/** The LoRA fine-tune on the corpus as of `cycle`, then its adapter published: the model the next cycle samples. */
+export async function fineTuneAndPublish(
+  acts: ReturnType<typeof stageActivities>,
+  runId: string,
+  cycle: number,
+  previousAdapterId: number | null,
+  publishing: (adapterId: number) => void = () => {},
+): Promise<{ model: string; adapterId: number }> {
+  const tuned = await acts.fineTune.fineTuneLora.executeWithOptions({ summary: `LoRA fine-tune after cycle ${cycle}` }, [
+    { runId, cycle, previousAdapterId },
+  ]);
+  publishing(tuned.adapterId);
+  const published = await acts.publish.publishAdapter.executeWithOptions({ summary: `publish adapter ${tuned.adapterId}` }, [
+    { adapterId: tuned.adapterId },
+  ]);
+  return { model: published.model, adapterId: tuned.adapterId };
 }
 
 /** Splits `total` samples into activity-sized batches: [firstIndex, count] pairs. */
@@ -191,18 +211,11 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
 
   let nextModel = input.model;
   let adapterId = input.adapterId;
-  if (config.lora.enabled && (cycle > 0 || config.lora.seedFineTune)) {
+  if (config.lora.enabled && (cycle > 0 || config.lora.seedFineTune) && input.fineTune !== false) {
     enter('fine-tuning', cycle === 0 ? 'seed fine-tune on the LEMUR corpus' : 'LoRA fine-tune on the grown corpus');
-    const tuned = await acts.fineTune.fineTuneLora.executeWithOptions({ summary: `LoRA fine-tune after cycle ${cycle}` }, [
-      { runId, cycle, previousAdapterId: input.adapterId },
-    ]);
-    enter('publishing', `publishing adapter ${tuned.adapterId}`);
-    const published = await acts.publish.publishAdapter.executeWithOptions(
-      { summary: `publish adapter ${tuned.adapterId}` },
-      [{ adapterId: tuned.adapterId }],
-    );
-    nextModel = published.model;
-    adapterId = tuned.adapterId;
+    ({ model: nextModel, adapterId } = await fineTuneAndPublish(acts, runId, cycle, input.adapterId, (adapter) =>
+      enter('publishing', `publishing adapter ${adapter}`),
+    ));
   }
   enter('metrics', 'computing metrics');
   const computed = await acts.bookkeeping.finishCycle({ runId, cycle });

@@ -20,7 +20,7 @@ import { RunConfig, formatIssues } from '../core/config';
 import type { CycleSummary, RunStatus } from '../core/stages';
 import { TASK_QUEUES } from '../core/task-queues';
 import { stageActivities } from './activities';
-import { designCycle } from './designCycle';
+import { designCycle, fineTuneAndPublish } from './designCycle';
 import {
   cycleWorkflowId,
   pauseSignal,
@@ -47,6 +47,8 @@ export interface RunState {
   paused: boolean;
   stopRequested: boolean;
   completed: CycleSummary[];
+  /** A cycle whose fine-tune was skipped as the last one (lora.fineTuneLastCycle off) and is owed if the run goes on. */
+  fineTuneOwed?: number | null;
 }
 
 export interface RunOutcome {
@@ -135,15 +137,25 @@ export async function designRun(input: DesignRunInput): Promise<RunOutcome> {
     if (state.stopRequested) break;
 
     const cycle = state.nextCycle;
+    if (state.fineTuneOwed != null) {
+      // The run was extended after a last cycle that skipped its fine-tune: the next cycle
+      // samples from a model that has seen that cycle's admissions, as in any other run.
+      setCurrentDetails(`fine-tune after cycle ${state.fineTuneOwed}, owed now that cycle ${cycle} follows`);
+      ({ model: state.model, adapterId: state.adapterId } = await fineTuneAndPublish(acts, runId, state.fineTuneOwed, state.adapterId));
+      state.fineTuneOwed = null;
+    }
     currentCycle = cycle;
     state.nextCycle = cycle + 1;
+    // Decided when the cycle starts; a later `cycles` update is settled above, before the next one.
+    const skipFineTune = cycle > 0 && cycle === state.totalCycles && !config.lora.fineTuneLastCycle && patched('skip-last-fine-tune');
     setCurrentDetails(`cycle ${cycle} of ${state.totalCycles}`);
     const summary = await executeChild(designCycle, {
       workflowId: cycleWorkflowId(runId, cycle),
       taskQueue: TASK_QUEUES.control,
       staticSummary: cycle === 0 ? 'cycle 0: seed fine-tune' : `cycle ${cycle}`,
-      args: [{ runId, cycle, config, model: state.model, adapterId: state.adapterId }],
+      args: [{ runId, cycle, config, model: state.model, adapterId: state.adapterId, ...(skipFineTune ? { fineTune: false } : {}) }],
     });
+    if (skipFineTune && config.lora.enabled) state.fineTuneOwed = cycle;
     currentCycle = null;
     state.completed.push(summary);
     state.model = summary.nextModel;

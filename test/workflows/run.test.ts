@@ -138,6 +138,38 @@ describe('designRun', () => {
     assert.equal(child.status.name, 'COMPLETED', 'the cycle in progress completed');
   });
 
+  test('lora.fineTuneLastCycle off: no fine-tune after the last cycle, unless the run is extended, which fine-tunes on it first', async () => {
+    const adapterCycles = async (runId: string) =>
+      (await db.pool.query('SELECT cycle FROM adapters WHERE run_id = $1 ORDER BY cycle', [runId])).rows.map((r) => r.cycle);
+
+    const ended = uniqueRunId('wf-lastft');
+    const outcome = await withMockWorkers(db.pool, async () => {
+      await startRun(client, smallConfig({ cycles: 2, lora: { fineTuneLastCycle: false } }), ended);
+      return client.workflow.getHandle(ended).result() as Promise<RunOutcome>;
+    });
+    assert.deepEqual(outcome.completed.map((c) => c.cycle), [1, 2]);
+    assert.deepEqual(await adapterCycles(ended), [1], 'the fine-tune after cycle 1 only');
+
+    const extended = uniqueRunId('wf-lastft-ext');
+    const longer = await withMockWorkers(
+      db.pool,
+      async () => {
+        await startRun(client, smallConfig({ cycles: 1, lora: { fineTuneLastCycle: false } }), extended);
+        const handle = client.workflow.getHandle(extended);
+        await waitUntil('cycle 1 to start', async () => (await handle.query(progressQuery)).currentCycle === 1);
+        // Cycle 1 started as the last one, so it skips its fine-tune; the run owes it before cycle 2.
+        assert.equal(await handle.executeUpdate(setRemainingCyclesUpdate, { args: [1] }), 2);
+        return handle.result() as Promise<RunOutcome>;
+      },
+      { trainMs: 300 },
+    );
+    assert.deepEqual(longer.completed.map((c) => c.cycle), [1, 2]);
+    assert.deepEqual(await adapterCycles(extended), [1], 'owed after cycle 1; none after the new last cycle');
+    const { rows } = await db.pool.query('SELECT DISTINCT model FROM candidates WHERE run_id = $1 AND cycle = 2', [extended]);
+    const adapter = await db.pool.query('SELECT id FROM adapters WHERE run_id = $1 AND cycle = 1', [extended]);
+    assert.deepEqual(rows, [{ model: `mock-adapter-${adapter.rows[0].id}` }], 'cycle 2 samples from the owed fine-tune');
+  });
+
   test('a bad config fails the run at once, non-retryably, naming the field', async () => {
     const runId = uniqueRunId('wf-badconfig');
     const bad = { ...smallConfig(), sampling: { ...smallConfig().sampling, topP: 7 } };
