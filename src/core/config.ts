@@ -357,10 +357,11 @@ export const demoPreset: RunConfigInput = {
     maxSeqLen: 2048,
     checkpointEvery: 1,
     maxPairs: 16,
-    // One step per cycle; the seed adapter's steps are trained once per machine and cached
-    // (lora.seedCache; `archloop seed-adapter --preset demo` builds it ahead of a run).
+    // One step per cycle. The seed adapter takes one epoch over its (at most maxPairs) seed
+    // pairs, trained once per machine and cached (lora.seedCache): 16 steps, about 25 min on
+    // 2 cores, which `archloop seed-adapter --preset demo` spends ahead of a run.
     maxSteps: 1,
-    seedMaxSteps: 2,
+    seedMaxSteps: 16,
     // The adapter after the last cycle would be trained and never sampled in the demo.
     fineTuneLastCycle: false,
   },
