@@ -55,7 +55,8 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
     llm: { baseUrl: llmUrl, model },
     sampling: { samplesPerCycle: 3, samplesPerActivity: 3, maxNewTokens: 384, repairAttempts: 1, baselineSamples: 2 },
     // One LoRA step per fine-tune: ~40 s on 2 CPU cores for the 135M model at 1024 tokens.
-    lora: { baseModel: model, maxSteps: 1, seedMaxSteps: 1, maxSeqLen: 1024, maxPairs: 4, checkpointEvery: 1 },
+    // Every stage real: the fine-tune after the last cycle too, which the demo preset skips.
+    lora: { baseModel: model, maxSteps: 1, seedMaxSteps: 1, maxSeqLen: 1024, maxPairs: 4, checkpointEvery: 1, fineTuneLastCycle: true },
     orchestration: { maxAttempts: 2 },
   });
   const runId = uniqueRunId('e2e');

@@ -64,7 +64,7 @@ export function uniqueRunId(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-/** A small config for orchestration tests: no seed fine-tune unless asked. */
+/** A small config for orchestration tests: no seed fine-tune unless asked, a fine-tune after every cycle. */
 export function smallConfig(overrides: Record<string, unknown> = {}): RunConfig {
   const section = (key: string) => (overrides[key] ?? {}) as Record<string, unknown>;
   return buildConfig('demo', {
@@ -72,7 +72,7 @@ export function smallConfig(overrides: Record<string, unknown> = {}): RunConfig 
     ...overrides,
     // No baseline unless asked: the demo preset samples one in cycle 0.
     sampling: { samplesPerCycle: 6, samplesPerActivity: 3, baselineSamples: 0, ...section('sampling') },
-    lora: { seedFineTune: false, ...section('lora') },
+    lora: { seedFineTune: false, fineTuneLastCycle: true, ...section('lora') },
     orchestration: { heartbeatTimeoutS: 5, maxAttempts: 3, ...section('orchestration') },
   });
 }

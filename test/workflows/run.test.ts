@@ -51,6 +51,8 @@ describe('designRun', () => {
     });
     assert.equal(outcome.status, 'completed');
     assert.deepEqual(outcome.completed.map((c) => c.cycle), [1, 2, 3]);
+    const adapters = await db.pool.query('SELECT cycle FROM adapters WHERE run_id = $1 ORDER BY cycle', [runId]);
+    assert.deepEqual(adapters.rows.map((r) => r.cycle), [1, 2, 3], 'a fine-tune after every cycle, the last one included');
     for (const cycle of [1, 2, 3]) {
       const child = await client.workflow.getHandle(cycleWorkflowId(runId, cycle)).describe();
       assert.equal(child.type, 'designCycle');
