@@ -103,6 +103,22 @@ const RULES: Record<string, Rule[]> = {
   instantiate: [
     { test: /'tuple' object|object cannot be interpreted as an integer|unsupported operand type\(s\).*tuple/, advice: () => 'in_shape and out_shape are tuples: use `in_shape[1]` for the input channels and `out_shape[0]` for the number of classes.' },
   ],
+  // The budget's numbers and by how much it is missed: the seed adapter's programs were often
+  // a LEMUR-sized 3.3M parameters against the demo's 2M.
+  'too-large': [
+    {
+      test: /^(\d+) parameters > limit (\d+)/,
+      advice: (m) => {
+        const [params, limit] = [Number(m[1]), Number(m[2])];
+        return `The network has ${params.toLocaleString('en-US')} parameters, ${(params / limit).toFixed(1)}× the budget of ${limit.toLocaleString('en-US')}: shrink its largest layers at least that much — usually the first \`nn.Linear\` after the flatten and the widest convolutions (32–128 channels are enough).`;
+      },
+    },
+    {
+      test: /^([\d.e+]+) FLOPs per image > limit ([\d.e+]+)/,
+      advice: (m) =>
+        `The network needs ${m[1]} FLOPs per image, over the budget of ${m[2]}: downsample early (a stride-2 convolution or a pooling right after the first convolution) and keep few channels while the feature map is large.`,
+    },
+  ],
   import: [
     { test: /No module named '([^']+)'/, advice: (m) => `The module ${m[1]} is not available: import only torch and the Python standard library.` },
     { test: /NameError: name '([^']+)' is not defined/, advice: (m) => `\`${m[1]}\` is used before it is defined or imported; and the file must not run example code at import.` },

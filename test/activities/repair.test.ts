@@ -39,7 +39,9 @@ describe('diagnosis of a failed program', () => {
     assert.match(advice('contract', 'module-level example code runs at import: delete it (line 30: model = Net(1))'), /Delete the example code/);
     assert.match(advice('forward', 'RuntimeError: Given groups=1, weight of size [16, 3, 3, 3], expected input[2, 1, 28, 28] to have 3 channels, but got 1 channels instead'), /expects 3 input channels but receives 1.*in_shape\[1\]/);
     assert.match(advice('instantiate', "TypeError: 'tuple' object cannot be interpreted as an integer"), /out_shape\[0\]/);
-    assert.match(advice('too-large', '9000000 parameters > limit 2000000'), /under 2,000,000 parameters/);
+    assert.match(advice('too-large', '3310026 parameters > limit 2000000'), /3,310,026 parameters, 1\.7× the budget of 2,000,000: shrink/);
+    assert.match(advice('too-large', '6.074e+08 FLOPs per image > limit 2e+08'), /6\.074e\+08 FLOPs per image, over the budget of 2e\+08: downsample early/);
+    assert.match(advice('too-large', 'some other budget message'), /under 2,000,000 parameters/, 'the class default otherwise');
     assert.match(advice('truncated', 'the token limit cut the program off'), /shorter program/);
   });
 

@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import pg from 'pg';
 import { REPO_ROOT } from '../../src/env';
 import { postgresBinDir, postgresClusterDir, postgresPasswordFile, scramVerifier } from '../../src/services/postgres';
+import { freePort } from '../../src/services/process';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'archloop');
 const homes: string[] = [];
@@ -116,7 +117,9 @@ test('a trust-auth cluster from an older archloop keeps its data and gets the pa
     chownSync(legacy, Number(uid), Number(gid));
   }
   pgUser('initdb', ['-D', path.join(legacy, 'data'), '-U', 'archloop', '-A', 'trust', '-E', 'UTF8', '--no-instructions']);
-  const port = 56000 + Math.floor(Math.random() * 900);
+  // A port free now: a fixed random pick in Linux's ephemeral range (32768–60999) met a local
+  // port of the suite's own connections once and the postmaster could not bind.
+  const port = await freePort(56000 + Math.floor(Math.random() * 900));
   pgUser('pg_ctl', ['-D', path.join(legacy, 'data'), '-l', path.join(legacy, 'postgres.log'), '-w', '-o', `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`, 'start']);
   const old = new pg.Client(`postgres://archloop@127.0.0.1:${port}/postgres`);
   await old.connect();
