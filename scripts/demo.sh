@@ -11,7 +11,7 @@ bin/archloop services up
 # Short programs only: the demo fine-tunes at 2048 tokens, prompt included.
 bin/archloop corpus import-lemur --limit "${ARCHLOOP_DEMO_SEED_LIMIT:-40}" --max-chars 3500
 # The seed adapter (cycle 0's fine-tune): trained once per machine with its progress shown
-# here (16 LoRA steps, about 25 min on 2 cores), found in the cache by every later demo.
+# here (16 LoRA steps, about 30 min on 2 cores), found in the cache by every later demo.
 bin/archloop seed-adapter --preset demo
 
 state="${ARCHLOOP_HOME:-$PWD/.archloop}"

@@ -358,7 +358,7 @@ export const demoPreset: RunConfigInput = {
     checkpointEvery: 1,
     maxPairs: 16,
     // One step per cycle. The seed adapter takes one epoch over its (at most maxPairs) seed
-    // pairs, trained once per machine and cached (lora.seedCache): 16 steps, about 25 min on
+    // pairs, trained once per machine and cached (lora.seedCache): 16 steps, about 30 min on
     // 2 cores, which `archloop seed-adapter --preset demo` spends ahead of a run.
     maxSteps: 1,
     seedMaxSteps: 16,
