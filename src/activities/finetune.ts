@@ -4,13 +4,14 @@
  * trainer there, heartbeats its step and loss, and records the adapter row. A retry
  * reruns the same job in the same outputDir, so the trainer resumes from its checkpoint.
  */
-import { cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
 import type { RunConfig } from '../core/config';
 import { FineTuneInput, type FineTuneResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
+import { writeAtomic } from '../files';
 import { keepAlive } from './llm-support';
 import { adapterById, markAdapterReady, upsertTrainingAdapter, type AdapterRow } from '../db/adapters';
 import { cycleDir, resolveBaseModel } from '../llm/artifacts';
@@ -21,11 +22,22 @@ import type { GpuActivities } from './contract';
 
 export { trainerJob } from '../llm/seed-adapter';
 
-/** Writes via a temp file and rename, so a crash never leaves half a file behind. */
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+/** What the adapter's manifest records about the pairs it learned from. */
+function pairsManifest(set: PairSet, pairsFile: string): Record<string, unknown> {
+  return {
+    pairs: set.pairs.length,
+    corpusEntries: new Set(set.entryIds).size,
+    own: set.own,
+    passes: set.passes,
+    replayed: set.replayed,
+    note: set.note,
+    skippedTooLong: set.skippedTooLong,
+    skippedOverCap: set.skippedOverCap,
+    skippedNoFit: set.skippedNoFit,
+    rewritten: set.rewritten,
+    dataHash: set.dataHash,
+    pairsFile,
+  };
 }
 
 function summaryOf(row: AdapterRow, pairs: number): FineTuneResult {
@@ -68,12 +80,7 @@ async function cachedSeedFineTune(
     const manifest = {
       steps: seed.done.steps,
       finalLoss: seed.done.finalLoss,
-      pairs: set.pairs.length,
-      corpusEntries: set.entryIds.length,
-      skippedTooLong: set.skippedTooLong,
-      skippedOverCap: set.skippedOverCap,
-      dataHash: set.dataHash,
-      pairsFile: ctx.pairsFile,
+      ...pairsManifest(set, ctx.pairsFile),
       seedCache: { key: seed.key, dir: path.dirname(path.dirname(seed.adapterDir)), reused: seed.cached },
       trainer: seed.done.manifest,
     };
@@ -126,8 +133,9 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
         return await cachedSeedFineTune(pool, { config, baseModel, set, adapter, dir, pairsFile, runId });
       }
       const previousAdapter = await previousAdapterPath(pool, input.previousAdapterId);
-      writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir, previousAdapter }), null, 2)}\n`);
-      log.info('fine-tuning', { runId, cycle, pairs: set.pairs.length, dataHash: set.dataHash, skippedTooLong: set.skippedTooLong, jobFile });
+      writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir, previousAdapter }, cycle === 0), null, 2)}\n`);
+      log.info('fine-tuning', { runId, cycle, pairs: set.pairs.length, own: set.own, passes: set.passes, replayed: set.replayed, dataHash: set.dataHash, skippedTooLong: set.skippedTooLong, skippedNoFit: set.skippedNoFit, jobFile });
+      if (set.note) log.warn(set.note, { runId, cycle });
 
       let last: ProgressEvent | undefined;
       const stop = keepAlive(() => ({ phase: last ? 'training' : 'starting', ...last }));
@@ -143,12 +151,7 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
         const manifest = {
           steps: done.steps,
           finalLoss: done.finalLoss,
-          pairs: set.pairs.length,
-          corpusEntries: set.entryIds.length,
-          skippedTooLong: set.skippedTooLong,
-          skippedOverCap: set.skippedOverCap,
-          dataHash: set.dataHash,
-          pairsFile,
+          ...pairsManifest(set, pairsFile),
           jobFile,
           trainer: done.manifest,
         };

@@ -173,8 +173,15 @@ export const LoraConfig = z.strictObject({
   checkpointEvery: positiveInt.default(50),
   /** Cap on the number of training pairs per fine-tune (0 = all). */
   maxPairs: z.number().int().nonnegative().default(0),
-  /** Cap on optimizer steps per fine-tune (0 = epochs decide). */
+  /** Cap on optimizer steps per fine-tune (0 = the pairs decide: epochs for the seed, passes after a cycle). */
   maxSteps: z.number().int().nonnegative().default(0),
+  /** After cycle n: how many times each program admitted in cycle n is trained on (src/llm/finetune-pairs.ts). */
+  passes: positiveInt.default(2),
+  /**
+   * After cycle n: the largest share of the fine-tune's examples that replay older pairs
+   * (earlier admissions and seeds, drawn by lora.seed), so the adapter keeps what it knew.
+   */
+  replayShare: z.number().min(0).max(0.9).default(0.25),
   /** Cap on the seed fine-tune's (cycle 0) steps instead of maxSteps (0 = the same as maxSteps). */
   seedMaxSteps: z.number().int().nonnegative().default(0),
   /**
@@ -319,6 +326,10 @@ export const paperPreset: RunConfigInput = {
     bf16: true,
     load4bit: true,
     seedFineTune: true,
+    // nn-gpt trains 5 epochs per cycle over the corpus: each admission 5 times, with as many
+    // older pairs replayed beside them.
+    passes: 5,
+    replayShare: 0.5,
   },
 };
 
@@ -357,10 +368,13 @@ export const demoPreset: RunConfigInput = {
     maxSeqLen: 2048,
     checkpointEvery: 1,
     maxPairs: 16,
-    // One step per cycle. The seed adapter takes one epoch over its (at most maxPairs) seed
-    // pairs, trained once per machine and cached (lora.seedCache): 16 steps, about 30 min on
-    // 2 cores, which `archloop seed-adapter --preset demo` spends ahead of a run.
-    maxSteps: 1,
+    // After a cycle: each admission twice, and at most one older pair in five replayed; with
+    // 1–3 admissions that is 2–7 steps of ~85 s on 2 cores. The seed adapter takes one epoch
+    // over its (at most maxPairs) seed pairs, trained once per machine and cached
+    // (lora.seedCache): 16 steps, about 30 min on 2 cores, which `archloop seed-adapter
+    // --preset demo` spends ahead of a run.
+    passes: 2,
+    replayShare: 0.2,
     seedMaxSteps: 16,
     // The adapter after the last cycle would be trained and never sampled in the demo.
     fineTuneLastCycle: false,

@@ -49,8 +49,14 @@ export interface ChatMessage {
   content: string;
 }
 
+/**
+ * One fine-tuning example, in the form the model is sampled with: `messages` is the request
+ * as sent (the user turn, then the prefilled start of the reply, if any) and `completion`
+ * what the model writes after it. The trainer puts the loss on the completion alone.
+ */
 export interface TrainingPair {
   messages: ChatMessage[];
+  completion: string;
 }
 
 export function sha256(text: string): string {
@@ -157,9 +163,4 @@ export function fencePython(code: string): string {
 /** The whole conversation a rendered prompt sends: the user message, and the prefilled reply start. */
 export function promptMessages(prompt: Pick<RenderedPrompt, 'body' | 'prefill'>): ChatMessage[] {
   return [...chatMessages(prompt.body), ...(prompt.prefill ? [{ role: 'assistant' as const, content: prompt.prefill }] : [])];
-}
-
-/** One fine-tuning example: the prompt, answered with the program. */
-export function trainingPair(promptBody: string, code: string): TrainingPair {
-  return { messages: [...chatMessages(promptBody), { role: 'assistant', content: fencePython(code) }] };
 }

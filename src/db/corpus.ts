@@ -64,6 +64,11 @@ export const CorpusRow = z.object({
   cycle: z.number().int().nullable(),
   prompt_hash: z.string().nullable(),
   prompt_body: z.string().nullable(),
+  /**
+   * An admission's design request as sent (the user turn and the prefilled reply start): the
+   * first attempt's prompt, also when a repair wrote the admitted program. null for seeds.
+   */
+  design_messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() })).nullable(),
 });
 export type CorpusRow = z.infer<typeof CorpusRow>;
 
@@ -75,8 +80,13 @@ export type CorpusRow = z.infer<typeof CorpusRow>;
  */
 export async function corpusAsOf(db: Queryable, runId: string, cycle: number, profile: string): Promise<CorpusRow[]> {
   const { rows } = await db.query(
-    `SELECT c.id, c.source, c.name, c.code, c.dataset, c.accuracy, c.run_id, c.cycle, c.prompt_hash, p.body AS prompt_body
+    `SELECT c.id, c.source, c.name, c.code, c.dataset, c.accuracy, c.run_id, c.cycle, c.prompt_hash, p.body AS prompt_body,
+            dp.messages AS design_messages
        FROM corpus c LEFT JOIN prompts p ON p.hash = c.prompt_hash
+       LEFT JOIN candidates admitted ON admitted.id = c.candidate_id
+       LEFT JOIN candidates root ON root.run_id = admitted.run_id AND root.cycle = admitted.cycle
+                                AND root.sample_index = admitted.sample_index AND root.attempt = 0
+       LEFT JOIN prompts dp ON dp.hash = root.prompt_hash
       WHERE ${afterCycle('$1', '$2')} AND ${teachesUnder('$3')}
       ORDER BY c.id`,
     [runId, cycle, profile],

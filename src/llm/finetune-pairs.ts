@@ -1,13 +1,25 @@
 /**
- * The fine-tuning set of a cycle: chat-format prompt/code pairs built from the corpus as
- * the run sees it (seed entries + entries it admitted before this cycle). An admitted
- * entry is paired with the exact prompt that produced it; a seed entry with the design
- * prompt for its own dataset, without a reference. Pure (buildPairSet; the JSONL bytes are
- * hashed) except loadPairSet, which reads the corpus as of a cycle.
+ * The fine-tuning set of a cycle, in the form the model is sampled with (one format): each
+ * pair is the design request as sent — the run's dataset and shape, a reference program as
+ * sampling picks one, the prefilled reply start — and the completion the model should write
+ * after the prefill. An admission is paired with the design request of its first attempt
+ * (a repaired program too, so the model learns to write it in one go); a seed entry with
+ * the design prompt rendered for this run, its program fitted to the prefilled header
+ * (src/core/header-fit.ts) or left out and counted.
+ *
+ * What each fine-tune trains on:
+ * - cycle 0 (the seed fine-tune): the seed pairs, at most lora.maxPairs (the best first),
+ *   once each per epoch;
+ * - after cycle n ≥ 1: every program admitted in cycle n, lora.passes times, plus older pairs
+ *   (earlier admissions and seeds, drawn by lora.seed) making up at most lora.replayShare of
+ *   the examples. The step count follows from that.
+ *
+ * Pure (buildPairSet; the JSONL bytes are hashed) except loadPairSet, which reads the corpus.
  */
 import type { RunConfig } from '../core/config';
-import { DATASET_SPECS, datasetSpecFor, resizedSpec } from '../core/datasets';
-import { renderDesignPrompt, sha256, taskFromConfig, trainingPair, type PromptTemplate, type TrainingPair } from '../core/prompts';
+import { datasetSpecFor } from '../core/datasets';
+import { completionAfter } from '../core/header-fit';
+import { promptMessages, renderDesignPrompt, sha256, taskFromConfig, type PromptTemplate, type ReferenceArchitecture, type TrainingPair } from '../core/prompts';
 import { profileOf } from '../corpus/checks';
 import { corpusAsOf, type CorpusRow } from '../db/corpus';
 import type { Queryable } from '../db/pool';
@@ -17,31 +29,68 @@ import { loadPromptTemplate } from './prompt-files';
 export const CHARS_PER_TOKEN = 3;
 
 export interface PairSet {
+  /** In file order; an admission appears lora.passes times. */
   pairs: TrainingPair[];
-  /** Corpus ids in file order. */
+  /** Corpus ids in file order (repeats included). */
   entryIds: number[];
   jsonl: string;
   dataHash: string;
   /** Entries left out because the pair would not fit maxSeqLen (truncation would teach cut-off code). */
   skippedTooLong: number;
-  /** Entries left out by lora.maxPairs. */
+  /** Entries left out by lora.maxPairs (the seed fine-tune). */
   skippedOverCap: number;
+  /** Entries left out because their program cannot continue the prefilled header, by reason. */
+  skippedNoFit: Record<string, number>;
+  /** Seed programs rewritten to continue the prefilled header. */
+  rewritten: number;
+  /** After cycle n: programs admitted in cycle n, how often each is in the file, and the older pairs replayed. */
+  own: number;
+  passes: number;
+  replayed: number;
+  /** Said when the cycle's own admissions cannot fill what lora.passes asks for. */
+  note: string | null;
 }
 
-export function pairFor(row: CorpusRow, config: RunConfig, template: PromptTemplate): TrainingPair {
-  if (row.prompt_body) return trainingPair(row.prompt_body, row.code);
-  // At the run's resolution: the seed validated at the run's shape (src/corpus/checks.ts).
-  const dataset = resizedSpec(datasetSpecFor(row.dataset) ?? DATASET_SPECS[config.dataset.name], config.dataset.resize);
-  return trainingPair(renderDesignPrompt(template, taskFromConfig(config, dataset)).body, row.code);
+type PairOutcome = { pair: TrainingPair } | { skip: 'too-long' } | { skip: 'no-fit'; reason: string };
+
+/** A reference for a seed's prompt, as sampling picks one (src/db/corpus.ts pickReference): accurate, short, never itself. */
+function referenceFor(row: CorpusRow, pool: readonly CorpusRow[]): ReferenceArchitecture | undefined {
+  const others = pool.filter((entry) => entry.id !== row.id);
+  if (others.length === 0) return undefined;
+  const pick = others[parseInt(sha256(`reference/${row.id}`).slice(0, 8), 16) % others.length]!;
+  const datasetTitle = datasetSpecFor(pick.dataset)?.title ?? pick.dataset ?? 'an unrecorded dataset';
+  return { code: pick.code, accuracy: pick.accuracy ?? 0, datasetTitle };
 }
 
-function pairChars(pair: TrainingPair): number {
-  return pair.messages.reduce((sum, message) => sum + message.content.length, 0);
+function referencePool(rows: readonly CorpusRow[], config: RunConfig): CorpusRow[] {
+  if (!config.prompt.includeReference) return [];
+  const { referenceMinAccuracy, referenceMaxChars } = config.prompt;
+  return rows.filter((row) => (row.accuracy ?? -1) >= referenceMinAccuracy && row.code.length <= referenceMaxChars);
+}
+
+/** The request a corpus entry is paired with: an admission's own design request, else the run's design prompt. */
+function requestFor(row: CorpusRow, config: RunConfig, template: PromptTemplate, references: readonly CorpusRow[]) {
+  if (row.run_id !== null && row.design_messages?.length) return row.design_messages;
+  // At the run's dataset, shape and resolution: the seed validated there (src/corpus/checks.ts).
+  const prompt = renderDesignPrompt(template, taskFromConfig(config), referenceFor(row, references), { prefill: config.prompt.prefill });
+  return promptMessages(prompt);
+}
+
+export function pairFor(row: CorpusRow, config: RunConfig, template: PromptTemplate, references: readonly CorpusRow[] = []): PairOutcome & { rewritten?: boolean } {
+  const messages = requestFor(row, config, template, references);
+  const last = messages[messages.length - 1];
+  const prefill = last?.role === 'assistant' ? last.content : '';
+  const made = completionAfter(prefill, row.code);
+  if ('reason' in made) return { skip: 'no-fit', reason: made.reason };
+  const pair: TrainingPair = { messages, completion: made.completion };
+  const chars = messages.reduce((sum, message) => sum + message.content.length, made.completion.length);
+  if (chars > config.lora.maxSeqLen * CHARS_PER_TOKEN) return { skip: 'too-long' };
+  return { pair, rewritten: made.rewritten };
 }
 
 /**
- * Preference when lora.maxPairs caps the set: what this run admitted (newest cycle first),
- * then seed entries by accuracy. The file itself lists the chosen entries by corpus id.
+ * Preference when lora.maxPairs caps the seed set: what this run admitted (newest cycle
+ * first), then seed entries by accuracy. The file itself lists the chosen entries by corpus id.
  */
 function preferenceOrder(a: CorpusRow, b: CorpusRow): number {
   const ownA = a.run_id !== null ? 1 : 0;
@@ -52,17 +101,57 @@ function preferenceOrder(a: CorpusRow, b: CorpusRow): number {
   return a.id - b.id;
 }
 
-export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, template: PromptTemplate): PairSet {
-  const maxChars = config.lora.maxSeqLen * CHARS_PER_TOKEN;
-  const fitting: { row: CorpusRow; pair: TrainingPair }[] = [];
+/** How many older pairs may stand beside `own` examples so that they make up at most `share` of all. */
+export function replayCount(own: number, share: number, available: number): number {
+  if (share <= 0 || available <= 0) return 0;
+  return Math.min(available, Math.floor((share / (1 - share)) * own + 1e-9));
+}
+
+export interface PairScope {
+  runId: string;
+  /** The fine-tune after this cycle (0: the seed fine-tune). */
+  cycle: number;
+}
+
+export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, template: PromptTemplate, scope: PairScope): PairSet {
+  const references = referencePool(rows, config);
+  const made: Array<{ row: CorpusRow; pair: TrainingPair }> = [];
+  const skippedNoFit: Record<string, number> = {};
   let skippedTooLong = 0;
-  for (const row of [...rows].sort(preferenceOrder)) {
-    const pair = pairFor(row, config, template);
-    if (pairChars(pair) > maxChars) skippedTooLong++;
-    else fitting.push({ row, pair });
+  let rewritten = 0;
+  for (const row of [...rows].sort((a, b) => a.id - b.id)) {
+    const outcome = pairFor(row, config, template, references);
+    if ('pair' in outcome) {
+      made.push({ row, pair: outcome.pair });
+      if (outcome.rewritten) rewritten++;
+    } else if (outcome.skip === 'too-long') skippedTooLong++;
+    else skippedNoFit[outcome.reason] = (skippedNoFit[outcome.reason] ?? 0) + 1;
   }
-  const cap = config.lora.maxPairs > 0 ? config.lora.maxPairs : fitting.length;
-  const chosen = fitting.slice(0, cap).sort((a, b) => a.row.id - b.row.id);
+
+  let chosen: Array<{ row: CorpusRow; pair: TrainingPair }>;
+  let skippedOverCap = 0;
+  let own = 0;
+  let replayed = 0;
+  let note: string | null = null;
+  const { passes } = config.lora;
+  if (scope.cycle === 0) {
+    const cap = config.lora.maxPairs > 0 ? config.lora.maxPairs : made.length;
+    chosen = [...made].sort((a, b) => preferenceOrder(a.row, b.row)).slice(0, cap).sort((a, b) => a.row.id - b.row.id);
+    skippedOverCap = made.length - chosen.length;
+  } else {
+    const isOwn = (row: CorpusRow) => row.run_id === scope.runId && row.cycle === scope.cycle;
+    const ownPairs = made.filter(({ row }) => isOwn(row));
+    // Older pairs in an order drawn by lora.seed and the cycle, so a retry replays the same ones.
+    const older = made
+      .filter(({ row }) => !isOwn(row))
+      .map((entry) => ({ entry, key: sha256(`${config.lora.seed}/${scope.cycle}/${entry.row.id}`) }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map(({ entry }) => entry);
+    own = ownPairs.length;
+    replayed = own > 0 ? replayCount(own * passes, config.lora.replayShare, older.length) : Math.min(older.length, passes);
+    if (own === 0) note = `cycle ${scope.cycle} admitted no program that fits: ${replayed} older pair(s) replayed only`;
+    chosen = [...ownPairs.flatMap((entry) => Array.from({ length: passes }, () => entry)), ...older.slice(0, replayed)];
+  }
   const jsonl = chosen.map(({ pair }) => `${JSON.stringify(pair)}\n`).join('');
   return {
     pairs: chosen.map(({ pair }) => pair),
@@ -70,11 +159,18 @@ export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, temp
     jsonl,
     dataHash: sha256(jsonl),
     skippedTooLong,
-    skippedOverCap: fitting.length - chosen.length,
+    skippedOverCap,
+    skippedNoFit,
+    rewritten,
+    own,
+    passes: scope.cycle === 0 ? config.lora.epochs : passes,
+    replayed,
+    note,
   };
 }
 
 /** The pair set a run's fine-tune after `cycle` learns from (cycle 0: the seed entries). */
 export async function loadPairSet(db: Queryable, config: RunConfig, runId: string, cycle: number): Promise<PairSet> {
-  return buildPairSet(await corpusAsOf(db, runId, cycle, profileOf(config)), config, loadPromptTemplate(config.prompt.template));
+  const rows = await corpusAsOf(db, runId, cycle, profileOf(config));
+  return buildPairSet(rows, config, loadPromptTemplate(config.prompt.template), { runId, cycle });
 }

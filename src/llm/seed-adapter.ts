@@ -6,11 +6,12 @@
  * first run that needs it, or ahead of time with `archloop seed-adapter`. The trainer
  * checkpoints into the cache, so a killed build resumes; a finished one is reused at once.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../core/config';
 import { sha256 } from '../core/prompts';
 import { modelsCacheDir } from '../env';
+import { writeAtomic } from '../files';
 import { runTrainer, TrainerJob, type DoneEvent, type ProgressEvent } from './trainer';
 import type { PairSet } from './finetune-pairs';
 
@@ -18,7 +19,11 @@ export function seedCacheRoot(): string {
   return path.resolve(process.env.ARCHLOOP_SEED_CACHE ?? path.join(modelsCacheDir(), 'seed-adapters'));
 }
 
-/** The trainer job of a fine-tune; the seed fine-tune may take more steps (lora.seedMaxSteps). */
+/**
+ * The trainer job of a fine-tune. The seed fine-tune runs lora.epochs over its pairs (at most
+ * lora.seedMaxSteps steps); a fine-tune after a cycle runs once over its file, which already
+ * holds each admission lora.passes times (src/llm/finetune-pairs.ts).
+ */
 export function trainerJob(
   config: RunConfig,
   files: { baseModel: string; pairsFile: string; outputDir: string; previousAdapter: string | null },
@@ -32,7 +37,7 @@ export function trainerJob(
     dropout: lora.dropout,
     targetModules: lora.targetModules,
     lr: lora.lr,
-    epochs: lora.epochs,
+    epochs: seed ? lora.epochs : 1,
     batchSize: lora.batchSize,
     maxSeqLen: lora.maxSeqLen,
     checkpointEvery: lora.checkpointEvery,
@@ -47,12 +52,6 @@ export function trainerJob(
 export function seedAdapterKey(baseModel: string, set: Pick<PairSet, 'dataHash'>, config: RunConfig): string {
   const { outputDir: _o, pairsFile: _p, checkpointEvery: _c, ...decides } = trainerJob(config, { baseModel, pairsFile: '-', outputDir: '-', previousAdapter: null }, true);
   return sha256(JSON.stringify({ ...decides, dataHash: set.dataHash })).slice(0, 24);
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }
 
 export interface SeedAdapter {

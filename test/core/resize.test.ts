@@ -1,5 +1,6 @@
 /** dataset.resize, nn-gpt's evaluation protocol as an option: off by default, and when on, every stage states the resized shape. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { buildConfig, ConfigError } from '../../src/core/config';
 import { DATASET_SPECS, runDatasetSpec } from '../../src/core/datasets';
@@ -40,8 +41,13 @@ test('a seed validated at 32×32 does not count at 256×256: the profile carries
 });
 
 test("a seed entry's fine-tune pair states the run's resized shape", () => {
-  const seed: CorpusRow = { id: 1, source: 'lemur', name: 'AlexNet', code: 'class Net: ...', dataset: 'cifar10', accuracy: 0.5, run_id: null, cycle: null, prompt_hash: null, prompt_body: null };
-  const prompt = (config: typeof native) => pairFor(seed, config, template).messages.find((m) => m.role === 'user')!.content;
+  const code = readFileSync('test/fixtures/lemur-wheel/ab/nn/nn/TinyNet.py', 'utf8');
+  const seed: CorpusRow = { id: 1, source: 'lemur', name: 'TinyNet', code, dataset: 'cifar10', accuracy: 0.5, run_id: null, cycle: null, prompt_hash: null, prompt_body: null, design_messages: null };
+  const prompt = (config: typeof native) => {
+    const made = pairFor(seed, config, template);
+    assert.ok('pair' in made);
+    return made.pair.messages.find((m) => m.role === 'user')!.content;
+  };
   assert.match(prompt(native), /\(B, 3, 32, 32\)/);
   assert.match(prompt(resized), /\(B, 3, 256, 256\)/);
 });

@@ -60,13 +60,13 @@ def claim_output_dir(out: Path, job_fp: dict) -> None:
 def run(job: LoraJob) -> dict:
     from archloop.hashing import sha256_file
     from archloop.lora.checkpoints import resumable_checkpoint
-    from archloop.lora.data import read_pairs
+    from archloop.lora.data import read_pairs, tokenize_pairs
     from archloop.lora.manifest import build_manifest
 
     if not Path(job.baseModel).is_dir():
         raise JobError("missing-base-model", f"base model directory {job.baseModel} does not exist",
                        baseModel=job.baseModel)
-    rows = read_pairs(Path(job.pairsFile))
+    pairs = read_pairs(Path(job.pairsFile))
     data_hash = sha256_file(Path(job.pairsFile))
     out = Path(job.outputDir)
     lock_output_dir(out)  # held until exit: nothing below races another trainer
@@ -86,11 +86,15 @@ def run(job: LoraJob) -> dict:
 
     transformers.set_seed(job.seed)
     model, tokenizer, quantized = load_base(job)
+    rows, too_long = tokenize_pairs(tokenizer, pairs, job.maxSeqLen)
+    if too_long:
+        log(logger, logging.WARNING, "pairs longer than maxSeqLen left out", skipped=too_long, maxSeqLen=job.maxSeqLen)
     peft_model = attach_lora(model, job)
     trainer = train(peft_model, tokenizer, rows, job, out / "checkpoints", resume_from)
 
     steps, loss = trainer.state.global_step, final_loss(trainer.state.log_history)
-    manifest = build_manifest(job, data_hash, len(rows), lora_settings(peft_model), quantized, steps, loss)
+    manifest = build_manifest(job, data_hash, len(rows), lora_settings(peft_model), quantized, steps, loss) | {
+        "skippedTooLong": too_long}
     staging = out / "adapter.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     peft_model.save_pretrained(str(staging))

@@ -8,13 +8,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { createFineTuneActivities } from '../../../src/activities/finetune';
+import { buildConfig } from '../../../src/core/config';
+import { chatMessages, promptMessages, renderDesignPrompt, taskFromConfig } from '../../../src/core/prompts';
+import type { CorpusRow } from '../../../src/db/corpus';
+import { chatTemplate } from '../../../src/llm/embedded/chat';
+import { buildPairSet } from '../../../src/llm/finetune-pairs';
+import { loadPromptTemplate } from '../../../src/llm/prompt-files';
 import { createPublishActivities } from '../../../src/activities/publish';
 import { LlmClient, type SampledChoice, type SampleRequest } from '../../../src/llm/client';
 import { LlmError } from '../../../src/llm/errors';
@@ -188,6 +194,36 @@ describe('embedded llama.cpp server on a tiny model', () => {
     const second = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/llm/embedded/main.ts'), '--model', gguf, '--served-name', 'tiny', '--port', port, '--threads', '1', '--parallel', '1', '--context', '256', '--adapters-root', artifacts], { env: pyEnv, cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
     assert.equal(second.status, 1, second.stderr);
     assert.match(second.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+  });
+
+  test('a fine-tune pair shows the model the tokens of its sampling request, then the completion and the end of the turn', async () => {
+    const seed: CorpusRow = { id: 1, source: 'lemur', name: 'TinyNet', code: readFileSync(path.join(REPO_ROOT, 'test/fixtures/lemur-wheel/ab/nn/nn/TinyNet.py'), 'utf8'), dataset: 'cifar10', accuracy: 0.5, run_id: null, cycle: null, prompt_hash: null, prompt_body: null, design_messages: null };
+    const config = buildConfig('demo', {});
+    const set = buildPairSet([seed], config, loadPromptTemplate(config.prompt.template), { runId: '', cycle: 0 });
+    const pair = set.pairs[0]!;
+    // The sampling request for the same program, as the loop sends it (src/activities/sample.ts).
+    const design = renderDesignPrompt(loadPromptTemplate(config.prompt.template), taskFromConfig(config), undefined, { prefill: config.prompt.prefill });
+    assert.deepEqual(pair.messages, promptMessages(design));
+    const [choice] = await sampleAll(clientFor(server.url), { model: 'tiny', messages: chatMessages(design.body), prefill: design.prefill, count: 1, params: { ...greedy, maxTokens: 1 } });
+    // What the server renders (the GGUF's template through src/llm/embedded/chat.ts) and what the trainer renders and tokenizes.
+    const { readGgufFileInfo } = await import('node-llama-cpp'); // ESM with top-level await: imported as the engine does
+    const template = (await readGgufFileInfo(gguf)).metadata.tokenizer.chat_template as string;
+    const served = chatTemplate(template, { bos: '', eos: '' }).render(pair.messages, { continueFinal: true });
+    const script = `
+import json, sys
+from transformers import AutoTokenizer
+from archloop.lora.data import render_prompt, tokenize_pair
+t = AutoTokenizer.from_pretrained(sys.argv[1]); pair = json.loads(sys.argv[2])
+row = tokenize_pair(t, pair)
+learned = [i for i, label in zip(row["input_ids"], row["labels"]) if label != -100]
+print(json.dumps({"prompt": render_prompt(t, pair["messages"]), "promptTokens": row["labels"].count(-100),
+                  "merged": len(t(render_prompt(t, pair["messages"]) + pair["completion"], add_special_tokens=False)["input_ids"]) - len(row["input_ids"]),
+                  "learned": t.decode(learned)}))`;
+    const trained = JSON.parse((await pythonAsync(['-c', script, hfDir, JSON.stringify(pair)])).trim().split('\n').pop()!) as { prompt: string; promptTokens: number; merged: number; learned: string };
+    assert.equal(trained.prompt, served, 'the trainer renders the request exactly as the server does');
+    assert.equal(trained.promptTokens, choice!.usage.promptTokens, 'and as many prompt tokens as llama.cpp counts');
+    assert.equal(trained.learned, `${pair.completion}<|im_end|>\n`, 'the loss covers the completion, then the end of the turn');
+    assert.ok(trained.merged < 0, 'tokenized as one text, BPE would merge across the prefill boundary: why prompt and completion are tokenized apart');
   });
 
   test('a wrong model name is a clear error listing what is served', async () => {
