@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { ConfigError, formatIssues } from './core/config';
 import { closePool } from './db/pool';
+import { register as registerCompare } from './cli/compare';
 import { register as registerCorpus } from './cli/corpus';
 import { register as registerNovelty } from './cli/novelty';
 import { register as registerPreflight } from './cli/preflight';
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .description('a durable closed loop in which a code LLM designs neural networks')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus, registerValidate, registerPreflight, registerSeedAdapter]) register(program);
+  for (const register of [registerServices, registerRun, registerWatch, registerWorker, registerReport, registerNovelty, registerCorpus, registerValidate, registerPreflight, registerCompare, registerSeedAdapter]) register(program);
   return program;
 }
 

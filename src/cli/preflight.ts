@@ -2,17 +2,13 @@
  * `archloop preflight`: sample N programs with the run's own prompt from an endpoint and
  * model, validate (and repair) each, train none, and print what to expect (src/llm/preflight.ts).
  */
-import { cpSync, existsSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { mergeJson, parseConfig, type RunConfig } from '../core/config';
-import { renderDesignPrompt, sha256, taskFromConfig } from '../core/prompts';
-import { artifactsDir } from '../env';
-import { resolveEndpoint } from '../llm/endpoint';
-import { loadLoraAdapter } from '../llm/lora-admin';
+import { renderDesignPrompt, taskFromConfig } from '../core/prompts';
 import { llmClientFromConfig } from '../llm/from-config';
 import { runPreflight, type PreflightReport } from '../llm/preflight';
 import { loadPromptTemplate } from '../llm/prompt-files';
+import { serveAdapterDir } from '../llm/serve-adapter';
 import { loadRunConfig } from './config-file';
 
 function positiveInt(value: string): number {
@@ -32,21 +28,6 @@ interface PreflightCliOptions {
   json?: boolean;
   save?: string;
   adapter?: string;
-}
-
-/**
- * Serves a PEFT adapter directory from the endpoint (copied under the artifacts directory,
- * the only place the embedded server loads adapters from) and returns its served name.
- */
-async function serveAdapterDir(config: RunConfig, dir: string): Promise<string> {
-  const source = path.resolve(dir);
-  if (!existsSync(path.join(source, 'adapter_config.json'))) throw new Error(`no PEFT adapter at ${source} (adapter_config.json missing)`);
-  const name = `preflight-${sha256(source).slice(0, 12)}`;
-  const target = path.join(artifactsDir(), 'preflight', name);
-  rmSync(target, { recursive: true, force: true });
-  cpSync(source, target, { recursive: true });
-  await loadLoraAdapter(resolveEndpoint(config.llm), { name, path: target }, { timeoutMs: config.llm.requestTimeoutS * 1000 });
-  return name;
 }
 
 export function preflightConfig(options: PreflightCliOptions): RunConfig {
@@ -91,7 +72,7 @@ export function register(program: Command): void {
     .option('--adapter <dir>', 'load this PEFT adapter into the endpoint and sample from it (e.g. a seed adapter)')
     .action(async (options: PreflightCliOptions) => {
       let config = preflightConfig(options);
-      if (options.adapter) config = parseConfig(mergeJson(config, { llm: { model: await serveAdapterDir(config, options.adapter) } }));
+      if (options.adapter) config = parseConfig(mergeJson(config, { llm: { model: await serveAdapterDir(config, options.adapter, 'preflight') } }));
       const prompt = renderDesignPrompt(loadPromptTemplate(config.prompt.template), taskFromConfig(config), undefined, { prefill: config.prompt.prefill });
       const log = options.json ? undefined : (line: string) => console.error(line);
       const report = await runPreflight(config, prompt, llmClientFromConfig(config), { samples: options.samples, batch: options.batch, seed: options.seed, log, saveDir: options.save });

@@ -121,9 +121,6 @@ export function fitToHeader(code: string, header: string): HeaderFit {
   if (!want.net || !have.net) return { ok: false, reason: want.net ? 'no class Net' : 'the header does not open class Net' };
   if (have.net.head !== want.net.head) return { ok: false, reason: `class Net is declared as \`${have.net.head}\`, the header has \`${want.net.head}\`` };
   if (have.other.length) return { ok: false, reason: `code outside the class: ${have.other[0]}` };
-  for (const [name, path] of have.imports) {
-    if (want.imports.get(name) !== path) return { ok: false, reason: `imports ${name} (${path}), which the header does not` };
-  }
   const extraDefs = [...have.defs].filter((name) => !want.defs.has(name));
   if (extraDefs.length) return { ok: false, reason: `defines ${extraDefs.join(', ')} outside the class` };
 
@@ -158,6 +155,12 @@ export function fitToHeader(code: string, header: string): HeaderFit {
   };
   const parts = [trimBlank(rest).join('\n'), ...others.map((block) => trimBlank(block.lines).join('\n'))].filter((part) => part.trim() !== '');
   const tail = parts.join('\n\n');
+  // An import the header lacks is fine while only the members the header replaces used it
+  // (LEMUR's `import torch.optim as optim`, for its own train_setup).
+  for (const [name, path] of have.imports) {
+    const uses = new RegExp(`(^|[^\\w.])${name.replace(/[.]/g, '\\.')}\\b`);
+    if (want.imports.get(name) !== path && uses.test(tail)) return { ok: false, reason: `imports ${name} (${path}), which the header does not` };
+  }
   const fitted = `${headerLines.join('\n')}\n${tail ? `${tail}\n` : ''}`;
   return { ok: true, code: fitted, rewritten: true };
 }

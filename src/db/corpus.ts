@@ -240,3 +240,16 @@ export function afterCycle(run: string, cycle: string): string {
 export function teachesUnder(profileParam: string): string {
   return `(c.run_id IS NOT NULL OR EXISTS (SELECT 1 FROM corpus_checks k WHERE k.corpus_id = c.id AND k.profile = ${profileParam} AND k.valid))`;
 }
+
+const TeachingProgram = z.object({ code: z.string(), structural_hash: z.string().nullable() });
+
+/** The seed programs that teach under `profile`, with the structural hash their check recorded (novelty of samples outside a run). */
+export async function teachingSeedPrograms(db: Queryable, profile: string): Promise<Array<z.infer<typeof TeachingProgram>>> {
+  const { rows } = await db.query(
+    `SELECT c.code, k.structural_hash FROM corpus c
+       JOIN corpus_checks k ON k.corpus_id = c.id AND k.profile = $1 AND k.valid
+      WHERE c.run_id IS NULL ORDER BY c.id`,
+    [profile],
+  );
+  return z.array(TeachingProgram).parse(rows);
+}

@@ -40,6 +40,9 @@ export interface SampleReport {
   valid: boolean;
   firstFailure: string | null;
   finalFailure: string | null;
+  /** The valid program (after repair, if it took one) and its graph's structural hash; null when none validated. */
+  code: string | null;
+  structuralHash: string | null;
 }
 
 export interface PreflightReport {
@@ -70,6 +73,7 @@ interface Attempt {
   failureClass: string | null;
   message: string;
   valid: boolean;
+  structuralHash: string | null;
 }
 
 function count(values: Array<string | null>): Record<string, number> {
@@ -78,7 +82,16 @@ function count(values: Array<string | null>): Record<string, number> {
   return out;
 }
 
-export async function runPreflight(config: RunConfig, prompt: RenderedPrompt, client: LlmClient, options: PreflightOptions): Promise<PreflightReport> {
+/**
+ * `prompts`: one prompt for every batch, or a function giving batch `first`'s prompt (so that
+ * two models compared on the same samples see the same prompts: src/llm/compare.ts).
+ */
+export async function runPreflight(
+  config: RunConfig,
+  prompts: RenderedPrompt | ((first: number) => RenderedPrompt),
+  client: LlmClient,
+  options: PreflightOptions,
+): Promise<PreflightReport> {
   const log = options.log ?? (() => {});
   const endpoint = resolveEndpoint(config.llm);
   const capabilities = await probeEndpoint(endpoint, config.llm.model, { timeoutMs: config.llm.requestTimeoutS * 1000 });
@@ -90,13 +103,13 @@ export async function runPreflight(config: RunConfig, prompt: RenderedPrompt, cl
   const settings = settingsFromEnv();
   let validationS = 0;
   const validate = async (extraction: Extraction): Promise<Attempt> => {
-    if (!extraction.ok) return { extraction, failureClass: extraction.failureClass, message: extraction.message, valid: false };
+    if (!extraction.ok) return { extraction, failureClass: extraction.failureClass, message: extraction.message, valid: false, structuralHash: null };
     const started = performance.now();
     const outcome = await runner(buildRequest('validate', extraction.code, config, settings));
     validationS += (performance.now() - started) / 1000;
     if (outcome.kind !== 'validate') throw new Error(`runner answered a ${outcome.kind} result to a validate request`);
     const row = validationRow(outcome);
-    return { extraction, outcome, failureClass: row.failureClass, message: row.failureMessage ?? '', valid: row.valid };
+    return { extraction, outcome, failureClass: row.failureClass, message: row.failureMessage ?? '', valid: row.valid, structuralHash: row.structuralHash };
   };
 
   let completionTokens = 0;
@@ -110,6 +123,7 @@ export async function runPreflight(config: RunConfig, prompt: RenderedPrompt, cl
 
   for (let first = 0; first < options.samples; first += batch) {
     const size = Math.min(batch, options.samples - first);
+    const prompt = typeof prompts === 'function' ? prompts(first) : prompts;
     const started = performance.now();
     const choices: SampledChoice[] = [];
     for await (const part of client.sample({
@@ -175,7 +189,8 @@ export async function runPreflight(config: RunConfig, prompt: RenderedPrompt, cl
           save(attempts - 1, answer.text, attempt);
         }
         log(`sample ${index}: ${attempt.valid ? 'valid' : attempt.failureClass}${attempts > 1 ? ` after ${attempts} attempts (first: ${firstFailure ?? 'valid'})` : ''}`);
-        return { index, attempts, validFirst: firstFailure === null, valid: attempt.valid, firstFailure, finalFailure: attempt.valid ? null : attempt.failureClass };
+        const code = attempt.valid && attempt.extraction.ok ? attempt.extraction.code : null;
+        return { index, attempts, validFirst: firstFailure === null, valid: attempt.valid, firstFailure, finalFailure: attempt.valid ? null : attempt.failureClass, code, structuralHash: attempt.valid ? attempt.structuralHash : null };
       }),
     );
     reports.push(...batchReports);

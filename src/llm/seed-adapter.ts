@@ -6,7 +6,7 @@
  * first run that needs it, or ahead of time with `archloop seed-adapter`. The trainer
  * checkpoints into the cache, so a killed build resumes; a finished one is reused at once.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RunConfig } from '../core/config';
 import { sha256 } from '../core/prompts';
@@ -81,4 +81,39 @@ export async function seedAdapter(
   // A finished job prints its done line again without training; an interrupted one resumes.
   const done = await runTrainer(jobFile, { signal: options.signal, onProgress: options.onProgress });
   return { adapterDir: done.adapterDir, key, done, cached };
+}
+
+/** The finished seed adapters in the cache: key → adapter directory. */
+export function cachedSeedAdapters(): Map<string, string> {
+  const root = seedCacheRoot();
+  const found = new Map<string, string>();
+  if (!existsSync(root)) return found;
+  for (const key of readdirSync(root).sort()) {
+    const adapter = path.join(root, key, 'lora', 'adapter');
+    if (existsSync(path.join(adapter, 'manifest.json'))) found.set(key, adapter);
+  }
+  return found;
+}
+
+/**
+ * A seed adapter carries its measured comparison against the base model (`archloop compare
+ * base seed`) beside it in the cache, so every run that reuses it can show it. The larger
+ * sample is kept.
+ */
+export function attachComparison(key: string, comparison: { samples: number }): boolean {
+  const file = path.join(seedCacheRoot(), key, 'comparison.json');
+  const kept = seedComparison(key);
+  if (kept && kept.samples > comparison.samples) return false;
+  writeAtomic(file, `${JSON.stringify(comparison, null, 2)}\n`);
+  return true;
+}
+
+export function seedComparison(key: string): ({ samples: number } & Record<string, unknown>) | undefined {
+  const file = path.join(seedCacheRoot(), key, 'comparison.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { samples: number } & Record<string, unknown>;
+  } catch {
+    return undefined; // a damaged file is measured again, not trusted
+  }
 }

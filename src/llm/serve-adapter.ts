@@ -4,7 +4,12 @@
  * runtime-loaded adapters. Used by publishing (src/activities/publish.ts) and by sampling,
  * which reloads its adapter when the endpoint answers "unknown model".
  */
+import { cpSync, existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { RunConfig } from '../core/config';
+import { sha256 } from '../core/prompts';
 import { loadRunConfig } from '../db/runs';
+import { artifactsDir } from '../env';
 import { adapterByModelName, type AdapterRow } from '../db/adapters';
 import type { Queryable } from '../db/pool';
 import { adapterModelName } from './artifacts';
@@ -50,4 +55,20 @@ export async function withAdapterRecovery<T>(
     await serveAdapter(db, adapter, options);
     return work();
   }
+}
+
+/**
+ * Serves a PEFT adapter directory outside any run (preflight, compare): copied under the
+ * artifacts directory, the only place the embedded server loads adapters from, and loaded
+ * under a name derived from its path. Returns the served name.
+ */
+export async function serveAdapterDir(config: RunConfig, dir: string, purpose: string): Promise<string> {
+  const source = path.resolve(dir);
+  if (!existsSync(path.join(source, 'adapter_config.json'))) throw new Error(`no PEFT adapter at ${source} (adapter_config.json missing)`);
+  const name = `${purpose}-${sha256(source).slice(0, 12)}`;
+  const target = path.join(artifactsDir(), purpose, name);
+  rmSync(target, { recursive: true, force: true });
+  cpSync(source, target, { recursive: true });
+  await loadLoraAdapter(resolveEndpoint(config.llm), { name, path: target }, { timeoutMs: config.llm.requestTimeoutS * 1000 });
+  return name;
 }

@@ -41,8 +41,11 @@ describe('fitToHeader', () => {
   test('equivalent imports fit; an import the header lacks, module-level code and another signature do not', () => {
     const fromImport = SEED.replace('import torch.nn as nn', 'from torch import nn');
     assert.ok(fitToHeader(fromImport, V3).ok);
+    const optimOnlyInTraining = SEED.replace('import torch\n', 'import torch\nimport torch.optim as optim\n').replace('torch.optim.SGD', 'optim.SGD');
+    assert.ok(fitToHeader(optimOnlyInTraining, V3).ok, 'used only by the training methods the header replaces');
+    assert.ok(!fitToHeader(optimOnlyInTraining, V2).ok, "design-v2 keeps the seed's own training methods, which need it");
     const cases: Array<[string, RegExp]> = [
-      [SEED.replace('import torch\n', 'import torch\nimport math\n'), /imports math/],
+      [SEED.replace('import torch\n', 'import torch\nimport math\n').replace('return self.head(', 'return math.pi * self.head('), /imports math/],
       [`${SEED}\nclass Block(nn.Module):\n    pass\n`, /defines Block outside the class/],
       [`${SEED}\nWIDTH = 3\n`, /code outside the class: WIDTH = 3/],
       [SEED.replace('prm, device)', 'prm, device, extra=1)'), /other parameters/],

@@ -6,3 +6,4 @@ export * from './normalize';
 export * from './shingles';
 export * from './verdict';
 export * from './compare';
+export * from './batch';
