@@ -44,7 +44,7 @@ async function seedKeyOf(config: RunConfig): Promise<string> {
   return seedAdapterKey(await resolveBaseModel(config.lora.baseModel), set, config);
 }
 
-async function resolveSide(spec: string, config: RunConfig, served: readonly string[]): Promise<ResolvedSide> {
+export async function resolveSide(spec: string, config: RunConfig, served: readonly string[]): Promise<ResolvedSide> {
   if (spec === 'base') return { label: 'base', model: config.llm.model };
   const cached = cachedSeedAdapters();
   const key = spec === 'seed' ? await seedKeyOf(config) : cached.has(spec) ? spec : undefined;
