@@ -16,7 +16,7 @@ import { keepAlive } from './llm-support';
 import { adapterById, markAdapterReady, upsertTrainingAdapter, type AdapterRow } from '../db/adapters';
 import { cycleDir, resolveBaseModel } from '../llm/artifacts';
 import { loadPairSet, type PairSet } from '../llm/finetune-pairs';
-import { seedAdapter, trainerJob } from '../llm/seed-adapter';
+import { seedAdapter, seedComparison, trainerJob } from '../llm/seed-adapter';
 import { runTrainer, TrainerCrash, TrainerError, type ProgressEvent } from '../llm/trainer';
 import type { GpuActivities } from './contract';
 
@@ -82,6 +82,8 @@ async function cachedSeedFineTune(
       finalLoss: seed.done.finalLoss,
       ...pairsManifest(set, ctx.pairsFile),
       seedCache: { key: seed.key, dir: path.dirname(path.dirname(seed.adapterDir)), reused: seed.cached },
+      // The adapter's measured comparison against the base model, if one was made (archloop compare base seed).
+      comparison: seedComparison(seed.key) ?? null,
       trainer: seed.done.manifest,
     };
     await markAdapterReady(pool, adapter.id, target, manifest);

@@ -6,6 +6,7 @@ import { connectClient, newRunId, runProgress, runUiUrl, RunIdTakenError, startR
 import { NotConfiguredError, databaseUrl } from '../env';
 import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
+import { loadLearningInput } from '../db/learning';
 import { loadCycleMetrics, loadRunConfig as loadStoredConfig, runStatus } from '../db/runs';
 import { formatPaperTable } from '../core/paper-table';
 import {
@@ -63,9 +64,9 @@ export function register(program: Command): void {
         const current = progress.currentCycle === null ? 'between cycles' : `cycle ${progress.currentCycle}`;
         console.log(`${progress.status}, ${current} of ${progress.totalCycles}, sampling from ${progress.model}`);
       }
-      const metrics = await loadCycleMetrics(getPool(), runId);
-      console.log(formatPaperTable(metrics));
-      console.log(`\n${formatLearning(learningComparison(metrics))}`);
+      const learning = await loadLearningInput(getPool(), runId);
+      console.log(formatPaperTable([...learning.cycles]));
+      console.log(`\n${formatLearning(learningComparison(learning))}`);
     });
 
   program

@@ -6,7 +6,8 @@ import { renderWatch, type WatchSnapshot } from '../client/watch-view';
 import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
 import { formatPaperTable } from '../core/paper-table';
-import { loadCycleMetrics, loopCycleSeconds } from '../db/runs';
+import { loadLearningInput } from '../db/learning';
+import { loopCycleSeconds } from '../db/runs';
 import { cycleProgressQuery, cycleWorkflowId, progressQuery } from '../workflows/definitions';
 
 async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
@@ -24,13 +25,13 @@ async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
           .catch(() => null)
       : null;
   const pool = getPool();
-  const metrics = await loadCycleMetrics(pool, runId);
+  const learning = await loadLearningInput(pool, runId);
   return {
     runId,
     workflowStatus: description.status.name,
     progress,
     cycle,
-    table: `${formatPaperTable(metrics)}\n\n${formatLearning(learningComparison(metrics))}`,
+    table: `${formatPaperTable([...learning.cycles])}\n\n${formatLearning(learningComparison(learning))}`,
     cycleSeconds: await loopCycleSeconds(pool, runId),
     uiUrl: runUiUrl(runId),
   };

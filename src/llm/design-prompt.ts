@@ -36,7 +36,11 @@ export async function buildDesignPrompt(db: Queryable, config: RunConfig, batch:
   return renderDesignPrompt(template, taskFromConfig(config), reference, { prefill: config.prompt.prefill });
 }
 
-/** A 31-bit sampling seed derived from the batch key: a retried batch asks for the same samples. */
+/**
+ * A 31-bit sampling seed derived from the batch key: a retried batch asks for the same
+ * samples. Keyed by the prompt's cycle, so the baseline (cycle 0, sampled on cycle 1's
+ * prompts) and cycle 1 sample i share prompt and seed: a paired comparison (src/core/learning.ts).
+ */
 export function batchSeed(batch: BatchKey): number {
-  return parseInt(sha256(`${batch.runId}/${batch.cycle}/${batch.firstIndex}`).slice(0, 8), 16) & 0x7fffffff;
+  return parseInt(sha256(`${batch.runId}/${batch.promptCycle ?? batch.cycle}/${batch.firstIndex}`).slice(0, 8), 16) & 0x7fffffff;
 }

@@ -19,6 +19,7 @@ import { loadDotRenderer, svgToPng, vegaLiteToSvg, type DotRenderer } from './re
 import { accuracyPoints, failureCounts } from './series';
 import { inlineSvg } from './svg';
 import { learningComparison } from '../core/learning';
+import { loadLearningInput } from '../db/learning';
 import { percent } from '../core/paper-table';
 import { cycleMetricsOf, cyclePaperRows, summarize, TABLE_COLUMNS, tableRow, tableToCsv } from './table';
 
@@ -118,7 +119,7 @@ export async function buildReport(db: Queryable, runId: string, outDir: string, 
   const data = await loadReportData(db, runId, options.top ?? 8);
   const paper = cyclePaperRows(data.cycles, data.outcomes);
   const rows = paper.map(tableRow);
-  const learning = learningComparison(cycleMetricsOf(data.cycles, data.outcomes).map((c) => c.metrics));
+  const learning = learningComparison({ ...(await loadLearningInput(db, runId)), cycles: cycleMetricsOf(data.cycles, data.outcomes).map((c) => c.metrics) });
   const cycles = new Set(rows.map((row) => row.cycle));
   const summary = summarize(paper);
   const out = new OutputDir(path.resolve(outDir));

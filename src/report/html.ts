@@ -4,7 +4,8 @@
  * ones to the files written beside it, so the page opens offline from any directory.
  */
 import { escapeHtml as esc, formatCount, formatPct } from './format';
-import { formatRate, type LearningComparison, type Verdict } from '../core/learning';
+import { describePaired, formatRate, type LearningComparison, type SeedComparison, type Verdict } from '../core/learning';
+import { formatPValue, type PairedOutcome } from '../core/paired';
 import type { CycleTableRow, RunSummary } from './table';
 import { percent } from '../core/paper-table';
 import { TABLE_COLUMNS } from './table';
@@ -119,18 +120,39 @@ const VERDICTS: Record<Verdict, string> = {
   'not measured': 'not measured',
 };
 
+function renderSeedComparison(measured: SeedComparison): string {
+  const row = (name: string, outcome: PairedOutcome) =>
+    `<tr><td>${esc(name)}</td><td>${esc(formatRate(outcome.a))}</td><td>${esc(formatRate(outcome.b))}</td><td>${outcome.bOnly} / ${outcome.aOnly}</td><td>${esc(formatPValue(outcome.pValue))}</td><td>${esc(outcome.verdict)}</td></tr>`;
+  const dominant = measured.dominantFailure
+    ? ` Dominant first failure (${esc(measured.dominantFailure.failureClass)}): ${measured.dominantFailure.a} → ${measured.dominantFailure.b}.`
+    : '';
+  return `<h3>The seed adapter against the base model, measured before the run</h3>
+<table class="learning" id="seed-comparison">
+<thead><tr><th>n = ${measured.samples} paired samples (same prompts, same seeds)</th><th>${esc(measured.a.label)}</th><th>${esc(measured.b.label)}</th><th>better / worse pairs</th><th>exact McNemar</th><th>verdict</th></tr></thead>
+<tbody>
+${row('valid at the first attempt', measured.firstAttempt)}
+${row('valid after repair', measured.afterRepair)}
+${row('novel and valid', measured.novelValid)}
+</tbody>
+</table>
+<p class="meta">Measured with <code>archloop compare base seed</code> and carried by the cached seed adapter.${dominant}</p>`;
+}
+
 function renderLearning(comparison: LearningComparison): string {
-  if (comparison.points.length === 0) return '<p class="meta">Nothing measured yet: the first cycle has not finished.</p>';
+  const measured = comparison.seedComparison ? renderSeedComparison(comparison.seedComparison) : '';
+  if (comparison.points.length === 0) return `${measured}<p class="meta">Nothing measured in this run yet: the first cycle has not finished.</p>`;
   const rows = comparison.points
     .map((p) => `<tr data-cycle="${p.cycle}"><td>${esc(p.label)}</td><td>${esc(formatRate(p.validFirst))}</td><td>${esc(formatRate(p.validAfterRepair))}</td><td>${p.meanAccuracy === null ? '—' : formatPct(percent(p.meanAccuracy))}</td></tr>`)
     .join('\n');
-  return `<table class="learning" id="learning">
+  const seedVerdict = comparison.seedVsBasePaired ? `paired on this run's prompts and seeds: ${describePaired(comparison.seedVsBasePaired)}` : VERDICTS[comparison.seedVsBase];
+  return `${measured}<h3>In this run</h3>
+<table class="learning" id="learning">
 <thead><tr><th>model</th><th>valid at the first attempt (95 % CI)</th><th>valid after repair (95 % CI)</th><th>mean accuracy</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
 </table>
-<p class="meta" id="verdicts">Seed fine-tune against the base model: ${esc(VERDICTS[comparison.seedVsBase])}. Last cycle against cycle 1: ${esc(VERDICTS[comparison.lastVsFirst])}.</p>`;
+<p class="meta" id="verdicts">Seed fine-tune against the base model: ${esc(seedVerdict)}. Last cycle against cycle 1 (unpaired: their prompts differ): ${esc(VERDICTS[comparison.lastVsFirst])}.</p>`;
 }
 
 function renderFigure(figure: FigureView): string {
