@@ -16,6 +16,7 @@ import { keepAlive } from './llm-support';
 import { adapterById, markAdapterReady, upsertTrainingAdapter, type AdapterRow } from '../db/adapters';
 import { cycleDir, resolveBaseModel } from '../llm/artifacts';
 import { loadPairSet, type PairSet } from '../llm/finetune-pairs';
+import { selfSeedFailure } from './llm-support';
 import { seedAdapter, seedComparison, trainerJob } from '../llm/seed-adapter';
 import { runTrainer, TrainerCrash, TrainerError, type ProgressEvent } from '../llm/trainer';
 import type { GpuActivities } from './contract';
@@ -104,7 +105,7 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActiv
       const input = FineTuneInput.parse(raw);
       const { runId, cycle } = input;
       const config = await loadRunConfig(pool, runId);
-      const set: PairSet = await loadPairSet(pool, config, runId, cycle);
+      const set: PairSet = await loadPairSet(pool, config, runId, cycle).catch(selfSeedFailure);
       if (set.pairs.length === 0) {
         throw ApplicationFailure.nonRetryable(
           `no training pairs for run ${runId} cycle ${cycle}: the corpus is empty` +

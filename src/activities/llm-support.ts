@@ -1,6 +1,7 @@
 /** Temporal glue shared by the LLM-side activities: keep-alive heartbeats, failure mapping. */
 import { activityInfo, ApplicationFailure, Context } from '@temporalio/activity';
 import { LlmError } from '../llm/errors';
+import { SelfSeedMissing } from '../llm/finetune-pairs';
 
 /**
  * Heartbeats every third of the heartbeat timeout while a long call (an LLM request, a
@@ -24,4 +25,10 @@ export function llmFailure(error: unknown): unknown {
   // 'unknown-model' → 'LlmUnknownModel': failure types are PascalCase, like the other stages'.
   const type = `Llm${error.kind.replace(/(^|-)(\w)/g, (_, _dash: string, letter: string) => letter.toUpperCase())}`;
   return error.retryable ? ApplicationFailure.retryable(error.message, type) : ApplicationFailure.nonRetryable(error.message, type);
+}
+
+/** A missing self-seed set is the user's step to take (`archloop seed-adapter --from self`), never retried. */
+export function selfSeedFailure(error: unknown): never {
+  if (error instanceof SelfSeedMissing) throw ApplicationFailure.nonRetryable(error.message, 'SelfSeedMissing');
+  throw error;
 }

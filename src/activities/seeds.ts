@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { checkSeeds } from '../corpus/check-seeds';
 import { describeSummary } from '../corpus/checks';
 import { loadPairSet } from '../llm/finetune-pairs';
+import { selfSeedFailure } from './llm-support';
 import { loadRunConfig } from '../db/runs';
 import { RunRef } from '../core/stages';
 import { runSandbox } from '../sandbox/runner';
@@ -35,7 +36,7 @@ export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runS
       }
       if (config.lora.enabled && config.lora.seedFineTune) {
         // The seed fine-tune would fail hours later on an empty pair set: say so now.
-        const set = await loadPairSet(pool, config, runId, 0);
+        const set = await loadPairSet(pool, config, runId, 0).catch(selfSeedFailure);
         if (set.pairs.length === 0) {
           throw ApplicationFailure.nonRetryable(
             `none of the ${summary.kept} seed entries valid at this run's shape fits lora.maxSeqLen (${config.lora.maxSeqLen} tokens, prompt included; ` +

@@ -9,18 +9,16 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { RunConfig } from '../core/config';
-import { datasetSpecFor } from '../core/datasets';
 import { formatPValue, formatRate, minDiscordantForSignificance, type PairedOutcome } from '../core/paired';
-import { renderDesignPrompt, taskFromConfig, type RenderedPrompt } from '../core/prompts';
 import { checkSeeds } from '../corpus/check-seeds';
 import { profileOf } from '../corpus/checks';
-import { pickReference, teachingSeedPrograms } from '../db/corpus';
+import { teachingSeedPrograms } from '../db/corpus';
 import { getPool } from '../db/pool';
 import { resolveBaseModel } from '../llm/artifacts';
+import { batchPrompts } from '../llm/batch-prompts';
 import { compareModels, COMPARE_SEED, type Comparison, type CompareSide } from '../llm/compare';
 import { llmClientFromConfig } from '../llm/from-config';
 import { loadPairSet } from '../llm/finetune-pairs';
-import { loadPromptTemplate } from '../llm/prompt-files';
 import { attachComparison, cachedSeedAdapters, seedAdapterKey } from '../llm/seed-adapter';
 import { serveAdapterDir } from '../llm/serve-adapter';
 import { loadRunConfig } from './config-file';
@@ -59,27 +57,6 @@ export async function resolveSide(spec: string, config: RunConfig, served: reado
     `no adapter "${spec}". The endpoint serves: ${served.join(', ') || 'nothing'}; cached seed adapters: ${[...cached.keys()].join(', ') || 'none'}; ` +
       'or give base, seed, or a PEFT adapter directory',
   );
-}
-
-/** One prompt per batch, the same for both sides: the run's template with a seed reference drawn by the batch. */
-async function batchPrompts(config: RunConfig, samples: number, batch: number): Promise<Map<number, RenderedPrompt>> {
-  const template = loadPromptTemplate(config.prompt.template);
-  const prompts = new Map<number, RenderedPrompt>();
-  for (let first = 0; first < samples; first += batch) {
-    const row = config.prompt.includeReference
-      ? await pickReference(getPool(), {
-          runId: '',
-          cycle: 1,
-          minAccuracy: config.prompt.referenceMinAccuracy,
-          maxChars: config.prompt.referenceMaxChars,
-          key: `compare/${first}`,
-          profile: profileOf(config),
-        })
-      : undefined;
-    const reference = row && { code: row.code, accuracy: row.accuracy, datasetTitle: datasetSpecFor(row.dataset)?.title ?? row.dataset ?? 'an unrecorded dataset' };
-    prompts.set(first, renderDesignPrompt(template, taskFromConfig(config), reference, { prefill: config.prompt.prefill }));
-  }
-  return prompts;
 }
 
 const classes = (counts: Record<string, number>) =>
@@ -131,7 +108,7 @@ export function register(program: Command): void {
       const sideA = await resolveSide(a, config, served);
       const sideB = await resolveSide(b, config, served);
       const batch = options.batch ?? config.sampling.samplesPerActivity;
-      const prompts = await batchPrompts(config, options.samples, batch);
+      const prompts = await batchPrompts(pool, config, 'compare', options.samples, batch);
       const log = options.json ? undefined : (line: string) => console.error(line);
       const comparison = await compareModels(config, sideA, sideB, { a: llmClientFromConfig(config), b: llmClientFromConfig(config) }, {
         samples: options.samples,

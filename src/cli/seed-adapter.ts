@@ -3,12 +3,15 @@
  * into the per-machine cache ahead of a run, or finds it there (src/llm/seed-adapter.ts).
  * Resumable: run it again after an interruption and it continues from its last checkpoint.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { mergeJson, parseConfig } from '../core/config';
 import { checkSeeds } from '../corpus/check-seeds';
 import { describeSummary } from '../corpus/checks';
 import { closePool, getPool } from '../db/pool';
 import { resolveBaseModel } from '../llm/artifacts';
 import { loadPairSet } from '../llm/finetune-pairs';
+import { llmClientFromConfig } from '../llm/from-config';
+import { buildSelfSeed } from '../llm/self-seed';
 import { seedAdapter } from '../llm/seed-adapter';
 import { loadRunConfig } from './config-file';
 
@@ -18,11 +21,25 @@ export function register(program: Command): void {
     .description("train the seed fine-tune's adapter once into the machine's cache (resumable), for runs with the same model, seed corpus and LoRA settings")
     .option('--preset <name>', 'demo | paper', 'demo')
     .option('--config <file.json>', 'JSON overrides of the preset')
-    .action(async (options: { preset: string; config?: string }) => {
+    .option('--from <source>', "lemur (LEMUR's programs), self (the base model's own valid programs, sampled once and cached) or both; default: the config's lora.seedFrom", (value: string) => {
+      if (!['lemur', 'self', 'both'].includes(value)) throw new InvalidArgumentError('expected lemur, self or both');
+      return value;
+    })
+    .action(async (options: { preset: string; config?: string; from?: string }) => {
       try {
-        const config = loadRunConfig(options.preset, options.config);
+        let config = loadRunConfig(options.preset, options.config);
+        if (options.from) config = parseConfig(mergeJson(config, { lora: { seedFrom: options.from } }));
         const pool = getPool();
         console.error(describeSummary(await checkSeeds(pool, config)));
+        if (config.lora.seedFrom !== 'lemur') {
+          const started = Date.now();
+          console.error(`sampling the base model's own programs: ${config.lora.selfSamples} with ${config.llm.model} (resumable; cached once sampled)`);
+          const self = await buildSelfSeed(pool, config, llmClientFromConfig(config), (line) => console.error(line));
+          console.error(
+            `self-seed set ${self.key}: ${self.validFirst}/${self.sampled} valid at the first attempt, ${self.validAfterRepair} after repair; ` +
+              `${self.pairs.length} pairs (${self.duplicates} structural duplicates, ${self.noFit} not fitting the header dropped), ${((Date.now() - started) / 1000).toFixed(0)} s`,
+          );
+        }
         const set = await loadPairSet(pool, config, '', 0);
         if (set.pairs.length === 0) throw new Error('no seed entry is valid at this shape: import more with `archloop corpus import-lemur`');
         console.error(`preparing the base model ${config.lora.baseModel} (converted once per machine)`);

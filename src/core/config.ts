@@ -182,6 +182,14 @@ export const LoraConfig = z.strictObject({
    * (earlier admissions and seeds, drawn by lora.seed), so the adapter keeps what it knew.
    */
   replayShare: z.number().min(0).max(0.9).default(0.25),
+  /**
+   * What the seed fine-tune (cycle 0) learns from: LEMUR's programs fitted to the prompt's
+   * header, the base model's own programs that validated at the run's shape (sampled once
+   * by `archloop seed-adapter --from self`, src/llm/self-seed.ts), or both.
+   */
+  seedFrom: z.enum(['lemur', 'self', 'both']).default('lemur'),
+  /** Programs the self-seed phase samples from the base model (lora.seedFrom self or both). */
+  selfSamples: positiveInt.default(48),
   /** Cap on the seed fine-tune's (cycle 0) steps instead of maxSteps (0 = the same as maxSteps). */
   seedMaxSteps: z.number().int().nonnegative().default(0),
   /**

@@ -24,6 +24,7 @@ import { profileOf } from '../corpus/checks';
 import { corpusAsOf, type CorpusRow } from '../db/corpus';
 import type { Queryable } from '../db/pool';
 import { loadPromptTemplate } from './prompt-files';
+import { cachedSelfSeed } from './self-seed';
 
 /** Conservative characters per token for code (BPE tokenizers average 3–4 on Python). */
 export const CHARS_PER_TOKEN = 3;
@@ -31,7 +32,7 @@ export const CHARS_PER_TOKEN = 3;
 export interface PairSet {
   /** In file order; an admission appears lora.passes times. */
   pairs: TrainingPair[];
-  /** Corpus ids in file order (repeats included). */
+  /** Corpus ids in file order (repeats included); self-seed pairs, which have none, are not listed. */
   entryIds: number[];
   jsonl: string;
   dataHash: string;
@@ -111,6 +112,8 @@ export interface PairScope {
   runId: string;
   /** The fine-tune after this cycle (0: the seed fine-tune). */
   cycle: number;
+  /** The seed fine-tune's pairs from the base model's own valid programs (lora.seedFrom self or both). */
+  selfPairs?: readonly TrainingPair[];
 }
 
 export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, template: PromptTemplate, scope: PairScope): PairSet {
@@ -134,10 +137,14 @@ export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, temp
   let replayed = 0;
   let note: string | null = null;
   const { passes } = config.lora;
+  let selfPairs: TrainingPair[] = [];
   if (scope.cycle === 0) {
-    const cap = config.lora.maxPairs > 0 ? config.lora.maxPairs : made.length;
-    chosen = [...made].sort((a, b) => preferenceOrder(a.row, b.row)).slice(0, cap).sort((a, b) => a.row.id - b.row.id);
-    skippedOverCap = made.length - chosen.length;
+    // The base model's own programs first (they are this very task), then LEMUR's by preference.
+    const fromLemur = config.lora.seedFrom === 'self' ? [] : made;
+    const cap = config.lora.maxPairs > 0 ? config.lora.maxPairs : Infinity;
+    selfPairs = (scope.selfPairs ?? []).slice(0, cap);
+    chosen = [...fromLemur].sort((a, b) => preferenceOrder(a.row, b.row)).slice(0, Math.max(0, cap - selfPairs.length)).sort((a, b) => a.row.id - b.row.id);
+    skippedOverCap = fromLemur.length - chosen.length + ((scope.selfPairs?.length ?? 0) - selfPairs.length);
   } else {
     const isOwn = (row: CorpusRow) => row.run_id === scope.runId && row.cycle === scope.cycle;
     const ownPairs = made.filter(({ row }) => isOwn(row));
@@ -152,9 +159,10 @@ export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, temp
     if (own === 0) note = `cycle ${scope.cycle} admitted no program that fits: ${replayed} older pair(s) replayed only`;
     chosen = [...ownPairs.flatMap((entry) => Array.from({ length: passes }, () => entry)), ...older.slice(0, replayed)];
   }
-  const jsonl = chosen.map(({ pair }) => `${JSON.stringify(pair)}\n`).join('');
+  const pairs = [...selfPairs, ...chosen.map(({ pair }) => pair)];
+  const jsonl = pairs.map((pair) => `${JSON.stringify(pair)}\n`).join('');
   return {
-    pairs: chosen.map(({ pair }) => pair),
+    pairs,
     entryIds: chosen.map(({ row }) => row.id),
     jsonl,
     dataHash: sha256(jsonl),
@@ -169,8 +177,22 @@ export function buildPairSet(rows: readonly CorpusRow[], config: RunConfig, temp
   };
 }
 
-/** The pair set a run's fine-tune after `cycle` learns from (cycle 0: the seed entries). */
+export class SelfSeedMissing extends Error {
+  override name = 'SelfSeedMissing';
+}
+
+/** The pair set a run's fine-tune after `cycle` learns from (cycle 0: the seed entries, and the self-seed set when configured). */
 export async function loadPairSet(db: Queryable, config: RunConfig, runId: string, cycle: number): Promise<PairSet> {
   const rows = await corpusAsOf(db, runId, cycle, profileOf(config));
-  return buildPairSet(rows, config, loadPromptTemplate(config.prompt.template), { runId, cycle });
+  let selfPairs: TrainingPair[] | undefined;
+  if (cycle === 0 && config.lora.seedFrom !== 'lemur') {
+    const self = await cachedSelfSeed(db, config);
+    if (!self) {
+      throw new SelfSeedMissing(
+        `lora.seedFrom is ${config.lora.seedFrom} but the base model's own programs have not been sampled for this config: run \`archloop seed-adapter --preset ${config.preset} --from ${config.lora.seedFrom}\` first`,
+      );
+    }
+    selfPairs = self.pairs;
+  }
+  return buildPairSet(rows, config, loadPromptTemplate(config.prompt.template), { runId, cycle, selfPairs });
 }
