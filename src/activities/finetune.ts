@@ -17,7 +17,6 @@ import { cycleDir, resolveBaseModel } from '../llm/artifacts';
 import { loadPairSet, type PairSet } from '../llm/finetune-pairs';
 import { seedAdapter, trainerJob } from '../llm/seed-adapter';
 import { runTrainer, TrainerCrash, TrainerError, type ProgressEvent } from '../llm/trainer';
-import type { GpuActivities } from './contract';
 
 export { trainerJob } from '../llm/seed-adapter';
 
@@ -88,10 +87,10 @@ async function cachedSeedFineTune(
   }
 }
 
-export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActivities, 'fineTuneLora'> {
+export function createFineTuneActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async fineTuneLora(raw): Promise<FineTuneResult> {
+    async fineTuneLora(raw: FineTuneInput): Promise<FineTuneResult> {
       const input = FineTuneInput.parse(raw);
       const { runId, cycle } = input;
       const config = await loadRunConfig(pool, runId);

@@ -20,7 +20,6 @@ import { llmClientFromConfig, samplingParams } from '../llm/from-config';
 import { repairRequest, type RootPrompt } from '../llm/repair-prompt';
 import { attemptRow, repairSource, storeCompletion, storeExtraction, type RepairSource } from '../db/candidates';
 import { storePrompt } from '../db/prompts';
-import type { ControlActivities } from './contract';
 
 /** The row's design prompt, as resampling reuses it. */
 function rootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
@@ -38,10 +37,10 @@ export function repairSeed(key: { runId: string; cycle: number; sampleIndex: num
   return parseInt(sha256(`${key.runId}/${key.cycle}/${key.sampleIndex}/repair-${key.attempt}`).slice(0, 8), 16) & 0x7fffffff;
 }
 
-export function createRepairActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'repairCandidate'> {
+export function createRepairActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async repairCandidate(raw): Promise<RepairResult> {
+    async repairCandidate(raw: CandidateRef): Promise<RepairResult> {
       const { candidateId } = CandidateRef.parse(raw);
       const failed = await repairSource(pool, candidateId);
       const key = { runId: failed.run_id, cycle: failed.cycle, sampleIndex: failed.sample_index, attempt: failed.attempt + 1 };

@@ -17,7 +17,6 @@ import type { SampledChoice } from '../llm/client';
 import { llmClientFromConfig, samplingParams, type ClientExtras } from '../llm/from-config';
 import { sampledRows, storeCompletion, storeExtraction, unextracted } from '../db/candidates';
 import { storePrompt } from '../db/prompts';
-import type { ControlActivities } from './contract';
 
 export interface SampleDeps {
   pool: pg.Pool;
@@ -85,10 +84,10 @@ async function sampleMissing(deps: SampleDeps, batch: Batch): Promise<number> {
   }
 }
 
-export function createSampleActivities(deps: SampleDeps): Pick<ControlActivities, 'sampleBatch'> {
+export function createSampleActivities(deps: SampleDeps) {
   const { pool } = deps;
   return {
-    async sampleBatch(raw): Promise<SampleBatchResult> {
+    async sampleBatch(raw: SampleBatchInput): Promise<SampleBatchResult> {
       const input = SampleBatchInput.parse(raw);
       const { runId, cycle, firstIndex, count } = input;
       const config = await loadRunConfig(pool, runId);

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { createBookkeepingActivities } from '../../src/activities/bookkeeping';
-import type { ControlActivities, GpuActivities } from '../../src/activities/contract';
+import type { BookkeepingActivities, ControlActivities, GpuActivities } from '../../src/activities/index';
 import type { QueueName } from '../../src/core/task-queues';
 
 export interface MockOptions {
@@ -28,7 +28,7 @@ export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): 
       .rows[0]!;
   const indexOf = async (candidateId: number) => (await rowOf(candidateId)).sample_index;
 
-  const control: ControlActivities = {
+  const control: Omit<ControlActivities, keyof BookkeepingActivities> = {
     async sampleBatch({ runId, cycle, model, firstIndex, count }) {
       const ids: number[] = [];
       for (let index = firstIndex; index < firstIndex + count; index++) {
