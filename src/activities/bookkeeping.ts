@@ -4,7 +4,6 @@ import { ApplicationFailure, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { ConfigError, parseConfig, parseNewConfig, type RunConfig } from '../core/config';
 import { runIdProblem } from '../llm/artifacts';
-import { computeCycleMetrics } from '../core/metrics';
 import {
   CycleRef,
   FinishRunInput,
@@ -14,7 +13,7 @@ import {
   type CycleMetrics,
 } from '../core/stages';
 import { profileOf } from '../corpus/checks';
-import { markInfraFailed, outcomeOf, outcomeRows } from '../db/candidates';
+import { cycleMetricsOfRows, markInfraFailed, outcomeRows } from '../db/candidates';
 import { corpusSizeAsOf } from '../db/corpus';
 import type { Queryable } from '../db/pool';
 import * as runs from '../db/runs';
@@ -94,8 +93,7 @@ function assertSameConfig(runId: string, stored: unknown, requested: unknown): v
 
 /** Metrics of a cycle recomputed from its candidate rows (also used to audit stored metrics). */
 export async function computeStoredCycleMetrics(db: Queryable, runId: string, cycle: number): Promise<CycleMetrics> {
-  const outcomes = (await outcomeRows(db, runId, cycle)).map(outcomeOf);
   // Training prompts of the next fine-tune: the same rows corpusAsOf gives the fine-tune.
   const profile = profileOf(await runs.loadRunConfig(db, runId));
-  return computeCycleMetrics(cycle, outcomes, await corpusSizeAsOf(db, runId, cycle, profile));
+  return cycleMetricsOfRows(cycle, await outcomeRows(db, runId, cycle), await corpusSizeAsOf(db, runId, cycle, profile));
 }

@@ -7,7 +7,8 @@
 import { z } from 'zod';
 import { parseConfig, type RunConfig } from '../core/config';
 import type { Extraction } from '../core/extract';
-import type { CandidateOutcome } from '../core/metrics';
+import { computeCycleMetrics, type CandidateOutcome } from '../core/metrics';
+import type { CycleMetrics } from '../core/stages';
 import type { SandboxMode, TrainOutcome, ValidateOutcome } from '../core/sandbox';
 import type { Queryable } from './pool';
 
@@ -371,6 +372,15 @@ export function outcomeOf(row: OutcomeRow): CandidateOutcome {
     failureClass: row.failure_class,
     admitted: row.admitted,
   };
+}
+
+/**
+ * The one way from candidate rows to a cycle's metrics: the rows of `cycle` among `rows`
+ * (the cycle's own, or a whole run's). Bookkeeping stores it when a cycle finishes; the
+ * report computes it for a cycle still running.
+ */
+export function cycleMetricsOfRows(cycle: number, rows: readonly OutcomeRow[], totalTrainPrompts: number): CycleMetrics {
+  return computeCycleMetrics(cycle, rows.filter((row) => row.cycle === cycle).map(outcomeOf), totalTrainPrompts);
 }
 
 /** Every attempt of a run (or of one of its cycles), in cycle, sample and attempt order. */

@@ -5,9 +5,9 @@
  */
 import { escapeHtml as esc, formatCount, formatPct } from './format';
 import { formatRate, type LearningComparison, type Verdict } from '../core/learning';
-import type { CycleTableRow, RunSummary } from './table';
+import { TABLE_COLUMNS, type CycleTableRow } from '../core/paper-table';
+import type { RunSummary } from './table';
 import { percent } from '../core/paper-table';
-import { TABLE_COLUMNS } from './table';
 
 export interface RunInfo {
   id: string;
