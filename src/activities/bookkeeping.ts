@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { ConfigError, parseConfig, parseNewConfig, type RunConfig } from '../core/config';
-import { runIdProblem } from '../llm/artifacts';
+import { runIdProblem } from '../core/run-id';
 import {
   CycleRef,
   FinishRunInput,

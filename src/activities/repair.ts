@@ -12,7 +12,9 @@ import type pg from 'pg';
 import { extractCode } from '../core/extract';
 import { unchangedAsFailure } from '../core/repair';
 import type { RunConfig } from '../core/config';
-import { promptHash, sha256 } from '../core/prompts';
+import { promptHash } from '../core/prompts';
+import { repairSeed } from '../core/sampling-seeds';
+import { storableText } from '../core/storable-text';
 import { CandidateRef, type RepairResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from './llm-support';
@@ -30,11 +32,6 @@ function rootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
   }
   const body = source.root_body ?? '';
   return { body, prefill, hash: source.root_prompt_hash ?? promptHash(body, prefill), template: config.prompt.template };
-}
-
-/** A 31-bit seed per (run, cycle, sample, attempt): a retried repair asks for the same answer. */
-export function repairSeed(key: { runId: string; cycle: number; sampleIndex: number; attempt: number }): number {
-  return parseInt(sha256(`${key.runId}/${key.cycle}/${key.sampleIndex}/repair-${key.attempt}`).slice(0, 8), 16) & 0x7fffffff;
 }
 
 export function createRepairActivities(deps: { pool: pg.Pool }) {
@@ -80,7 +77,7 @@ export function createRepairActivities(deps: { pool: pg.Pool }) {
         stop();
       }
       if (!choice) throw ApplicationFailure.retryable('the LLM returned no choice', 'LlmBadResponse');
-      const text = choice.text.replaceAll('\u0000', '\uFFFD');
+      const text = storableText(choice.text);
       const id = await storeCompletion(pool, {
         ...key,
         parentId: failed.id,

@@ -12,7 +12,9 @@ import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from './llm-support';
 import { withAdapterRecovery } from '../llm/serve-adapter';
-import { batchSeed, buildDesignPrompt } from '../llm/design-prompt';
+import { buildDesignPrompt } from '../llm/design-prompt';
+import { batchSeed } from '../core/sampling-seeds';
+import { storableText } from '../core/storable-text';
 import type { SampledChoice } from '../llm/client';
 import { llmClientFromConfig, samplingParams, type ClientExtras } from '../llm/from-config';
 import { sampledRows, storeCompletion, storeExtraction, unextracted } from '../db/candidates';
@@ -36,7 +38,7 @@ interface Batch {
 async function storeChoice(pool: pg.Pool, batch: Batch, sampleIndex: number, choice: SampledChoice): Promise<void> {
   const { runId, cycle, model } = batch.input;
   // Postgres text cannot hold U+0000, and an LLM can produce it: store and parse the same text.
-  const text = choice.text.replaceAll('\u0000', '\uFFFD');
+  const text = storableText(choice.text);
   const id = await storeCompletion(pool, {
     runId,
     cycle,

@@ -13,7 +13,7 @@ import { loadLoraAdapter } from '../llm/lora-admin';
 import { llmClientFromConfig } from '../llm/from-config';
 import { runPreflight, type PreflightReport } from '../llm/preflight';
 import { loadPromptTemplate } from '../llm/prompt-files';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -50,7 +50,7 @@ async function serveAdapterDir(config: RunConfig, dir: string): Promise<string> 
 }
 
 export function preflightConfig(options: PreflightCliOptions): RunConfig {
-  const base = loadRunConfig(options.preset, options.config);
+  const base = readCliConfig(options.preset, options.config);
   const llm = { ...(options.llmUrl ? { baseUrl: options.llmUrl } : {}), ...(options.model ? { model: options.model } : {}) };
   return parseConfig(mergeJson(base, { llm }));
 }

@@ -10,7 +10,7 @@ import { closePool, getPool } from '../db/pool';
 import { resolveBaseModel } from '../llm/artifacts';
 import { loadPairSet } from '../llm/finetune-pairs';
 import { seedAdapter } from '../llm/seed-adapter';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 
 export function register(program: Command): void {
   program
@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .option('--config <file.json>', 'JSON overrides of the preset')
     .action(async (options: { preset: string; config?: string }) => {
       try {
-        const config = loadRunConfig(options.preset, options.config);
+        const config = readCliConfig(options.preset, options.config);
         const pool = getPool();
         console.error(describeSummary(await checkSeeds(pool, config)));
         const set = await loadPairSet(pool, config, '', 0);

@@ -10,6 +10,7 @@ import type { Extraction } from '../core/extract';
 import { computeCycleMetrics, type CandidateOutcome } from '../core/metrics';
 import type { CycleMetrics } from '../core/stages';
 import type { SandboxMode, TrainOutcome, ValidateOutcome } from '../core/sandbox';
+import { storableText } from '../core/storable-text';
 import type { Queryable } from './pool';
 
 // --- written by sampling and repair ---------------------------------------------------
@@ -63,7 +64,7 @@ export async function storeCompletion(db: Queryable, raw: RawCompletion): Promis
       raw.model,
       raw.promptHash,
       // Postgres text cannot hold U+0000; an LLM can still produce it.
-      raw.completion.replaceAll('\u0000', '\uFFFD'),
+      storableText(raw.completion),
       JSON.stringify(raw.usage),
     ],
   );
