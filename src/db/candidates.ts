@@ -394,6 +394,24 @@ export async function outcomeRows(db: Queryable, runId: string, cycle?: number):
   return z.array(OutcomeRow).parse(rows);
 }
 
+const ValidatedRow = z.object({
+  cycle: z.number().int(),
+  valid: z.boolean().nullable(),
+  /** The runner's timings of validation (src/sandbox/rows.ts), in seconds. */
+  timings: z.record(z.string(), z.number().nullable()),
+});
+export type ValidatedRow = z.infer<typeof ValidatedRow>;
+
+/** Every candidate of a run that has a stored validation, with that validation's timings. */
+export async function validatedRows(db: Queryable, runId: string): Promise<ValidatedRow[]> {
+  const { rows } = await db.query(
+    `SELECT cycle, valid, coalesce(timings->'validate', '{}'::jsonb) AS timings FROM candidates
+      WHERE run_id = $1 AND validation IS NOT NULL ORDER BY cycle, sample_index, attempt`,
+    [runId],
+  );
+  return rows.map((row) => ValidatedRow.parse(row));
+}
+
 export const ArchitectureRow = z.object({
   id: z.coerce.number().int(),
   cycle: z.number().int(),

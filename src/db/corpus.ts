@@ -53,6 +53,14 @@ export async function upsertSeedEntries(db: Queryable, source: string, entries: 
   return { inserted, updated: rows.length - inserted, unchanged: entries.length - rows.length };
 }
 
+/** The ids of corpus entries by source key (keys not in the corpus are left out). */
+export async function corpusIdsByKey(db: Queryable, sourceKeys: readonly string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ id: number; source_key: string }>('SELECT id, source_key FROM corpus WHERE source_key = ANY($1)', [
+    sourceKeys,
+  ]);
+  return new Map(rows.map((row) => [row.source_key, Number(row.id)]));
+}
+
 export const CorpusRow = z.object({
   id: z.number().int().positive(),
   source: z.string(),
@@ -219,6 +227,28 @@ export async function insertAdmission(db: Queryable, admission: CorpusAdmission)
       JSON.stringify(admission.provenance),
     ],
   );
+}
+
+export const AdmittedEntry = z.object({
+  source_key: z.string(),
+  cycle: z.number().int().nullable(),
+  candidate_id: z.coerce.number().int().nullable(),
+  /** Whether the candidate it came from is marked admitted (null: no such candidate). */
+  candidate_admitted: z.boolean().nullable(),
+  /** "<cycle>/<sample index>" of the candidate it came from. */
+  candidate_key: z.string().nullable(),
+});
+export type AdmittedEntry = z.infer<typeof AdmittedEntry>;
+
+/** A run's admissions with the candidate each came from (an audit: every admission once, from an admitted candidate). */
+export async function runAdmissions(db: Queryable, runId: string): Promise<AdmittedEntry[]> {
+  const { rows } = await db.query(
+    `SELECT e.source_key, e.cycle, e.candidate_id, c.admitted AS candidate_admitted,
+            CASE WHEN c.id IS NULL THEN NULL ELSE c.cycle || '/' || c.sample_index END AS candidate_key
+       FROM corpus e LEFT JOIN candidates c ON c.id = e.candidate_id WHERE e.run_id = $1`,
+    [runId],
+  );
+  return rows.map((row) => AdmittedEntry.parse(row));
 }
 
 /** SQL condition: corpus row `c` is in the corpus after `cycle` of `run`: the seed plus the run's admissions up to and including that cycle. */
