@@ -14,7 +14,7 @@ import { buildPairSet } from '../../src/llm/finetune-pairs';
 import { loadPromptTemplate } from '../../src/llm/prompt-files';
 import { parseTrainerLine } from '../../src/llm/trainer';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { activityEnv, insertAdmitted, insertRun, insertSeed, NET } from './support';
+import { activityEnv, insertAdmitted, insertRun, insertSeed, markChecked, NET } from './support';
 
 describe('fine-tuning pairs', () => {
   let db: TestDatabase;
@@ -32,10 +32,10 @@ describe('fine-tuning pairs', () => {
     await insertRun(db.pool, 'run-empty', {});
     for (const [name, width, accuracy] of [['SeedHigh', 16, 0.7], ['SeedLow', 8, 0.3]] as const) {
       const id = await insertSeed(db.pool, name, NET(width), accuracy);
-      await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $2, true)`, [id, profile]);
+      await markChecked(db.pool, id, profile, true);
     }
     const failing = await insertSeed(db.pool, 'SeedFailsAtThisShape', NET(77), 0.9);
-    await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid, failure_class) VALUES ($1, $2, false, 'forward')`, [failing, profile]);
+    await markChecked(db.pool, failing, profile, false, 'forward');
     await insertSeed(db.pool, 'SeedNotChecked', NET(78), 0.9);
     await insertAdmitted(db.pool, 'run-a', 0, NET(40), 'PROMPT THAT MADE NET 40');
     await insertAdmitted(db.pool, 'run-a', 1, NET(41), 'PROMPT THAT MADE NET 41');
