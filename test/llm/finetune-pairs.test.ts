@@ -88,9 +88,11 @@ describe('fine-tuning pairs', () => {
   });
 
   test('an empty corpus fails fine-tuning for good, before any trainer starts', async () => {
-    await db.pool.query(`UPDATE corpus SET run_id = 'run-b', cycle = 5 WHERE run_id IS NULL`); // hide the seed
+    // A database of its own, with the run and no corpus at all.
+    const empty = await createTestDatabase();
     try {
-      const { fineTuneLora } = createFineTuneActivities({ pool: db.pool });
+      await insertRun(empty.pool, 'run-empty', {});
+      const { fineTuneLora } = createFineTuneActivities({ pool: empty.pool });
       await assert.rejects(activityEnv().run(fineTuneLora, { runId: 'run-empty', cycle: 0, previousAdapterId: null }), (error: unknown) => {
         assert.ok(error instanceof ApplicationFailure);
         assert.deepEqual([error.type, error.nonRetryable], ['empty-corpus', true]);
@@ -98,7 +100,7 @@ describe('fine-tuning pairs', () => {
         return true;
       });
     } finally {
-      await db.pool.query(`UPDATE corpus SET run_id = NULL, cycle = NULL WHERE run_id = 'run-b' AND cycle = 5`);
+      await empty.drop();
     }
   });
 
