@@ -452,16 +452,16 @@ export async function deleteCandidate(db: Queryable, id: number): Promise<void> 
 // --- outcomes: what the metrics, the paper table and the report read -------------------
 
 /** The columns of a candidate that the per-cycle numbers and plots depend on. */
-export const OutcomeRow = z.object({
-  cycle: z.number().int(),
-  status: z.string(),
-  sample_index: z.number().int(),
-  attempt: z.number().int(),
-  valid: z.boolean().nullable(),
-  novel: z.boolean().nullable(),
-  admitted: z.boolean(),
-  failure_class: z.string().nullable(),
-  accuracy: z.number().nullable(),
+export const OutcomeRow = CandidateRecord.pick({
+  cycle: true,
+  status: true,
+  sample_index: true,
+  attempt: true,
+  valid: true,
+  novel: true,
+  admitted: true,
+  failure_class: true,
+  accuracy: true,
 });
 export type OutcomeRow = z.infer<typeof OutcomeRow>;
 

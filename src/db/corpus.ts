@@ -135,18 +135,17 @@ export async function corpusIdsByKey(db: Queryable, sourceKeys: readonly string[
   return new Map(rows.map((row) => [row.source_key, Number(row.id)]));
 }
 
-export const CorpusRow = z.object({
-  id: z.number().int().positive(),
-  source: z.string(),
-  name: z.string().nullable(),
-  code: z.string(),
-  dataset: z.string().nullable(),
-  accuracy: z.number().nullable(),
-  run_id: z.string().nullable(),
-  cycle: z.number().int().nullable(),
-  prompt_hash: z.string().nullable(),
-  prompt_body: z.string().nullable(),
-});
+export const CorpusRow = CorpusEntry.pick({
+  id: true,
+  source: true,
+  name: true,
+  code: true,
+  dataset: true,
+  accuracy: true,
+  run_id: true,
+  cycle: true,
+  prompt_hash: true,
+}).extend({ prompt_body: z.string().nullable() });
 export type CorpusRow = z.infer<typeof CorpusRow>;
 
 /**
