@@ -25,6 +25,10 @@ import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import pg from 'pg';
 import { buildConfig, type RunConfig } from '../src/core/config';
+import { runAdapters } from '../src/db/adapters';
+import { outcomeRows } from '../src/db/candidates';
+import { runAdmissions } from '../src/db/corpus';
+import { runStatus } from '../src/db/runs';
 import { REPO_ROOT } from '../src/env';
 import { embeddedModelName } from '../src/services/llm';
 import { freePort } from '../src/services/process';
@@ -39,9 +43,6 @@ import {
   rerunsAfter,
   TARGETS,
   totals,
-  type AdapterRow,
-  type CandidateRow,
-  type CorpusRow,
   type HistoryEvent,
   type Placement,
   type Target,
@@ -256,22 +257,14 @@ async function audit(url: string, runId: string, config: RunConfig) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const candidates = (await client.query<CandidateRow>(
-      'SELECT cycle, sample_index, status, admitted, failure_class FROM candidates WHERE run_id = $1',
-      [runId],
-    )).rows;
-    const corpus = (await client.query<CorpusRow>(
-      `SELECT e.source_key, e.cycle, e.candidate_id, c.admitted AS candidate_admitted,
-              CASE WHEN c.id IS NULL THEN NULL ELSE c.cycle || '/' || c.sample_index END AS candidate_key
-         FROM corpus e LEFT JOIN candidates c ON c.id = e.candidate_id WHERE e.run_id = $1`,
-      [runId],
-    )).rows;
-    const adapters = (await client.query<AdapterRow>('SELECT cycle, status, model_name FROM adapters WHERE run_id = $1', [runId])).rows;
-    const run = (await client.query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [runId])).rows[0];
+    const candidates = await outcomeRows(client, runId);
+    const corpus = await runAdmissions(client, runId);
+    const adapters = await runAdapters(client, runId);
+    const status = await runStatus(client, runId);
     const sampledCycles = Array.from({ length: config.cycles }, (_, i) => i + 1);
     const adapterCycles = config.lora.enabled ? [...(config.lora.seedFineTune ? [0] : []), ...sampledCycles] : [];
     return {
-      runStatus: run?.status ?? '(no row)',
+      runStatus: status ?? '(no row)',
       candidates: countCandidates(candidates, sampledCycles, config.sampling.samplesPerCycle),
       corpus: countCorpus(candidates, corpus),
       adapters: countAdapters(adapters, adapterCycles),

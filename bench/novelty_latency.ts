@@ -17,7 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { NoveltyConfig } from '../src/core/config';
 import { judgeNovelty, nearestNeighbour, signatureFromHashes, type Neighbour } from '../src/core/novelty';
 import { Mt19937 } from '../src/core/novelty/mt19937';
+import { corpusIdsByKey, upsertSeedEntries } from '../src/db/corpus';
 import { addToIndex, findNeighbours, openNoveltyIndex } from '../src/db/novelty-index';
+import { analyze } from '../src/db/pool';
 import { createTestDatabase } from '../test/helpers/db';
 
 const argument = (name: string, fallback: string) => {
@@ -69,11 +71,14 @@ async function main(): Promise<void> {
       const pending = [...corpusSets(size - memory.length)];
       for (let i = 0; i < pending.length; i += 2000) {
         const batch = pending.slice(i, i + 2000);
-        const { rows: ids } = await pool.query<{ id: number }>(
-          `INSERT INTO corpus (source, source_key, code)
-           SELECT 'lemur', 'bench:' || n, '# synthetic' FROM generate_series($1::int, $2::int) AS n RETURNING id`,
-          [memory.length + 1, memory.length + batch.length],
+        const keys = batch.map((_, k) => `bench:${memory.length + 1 + k}`);
+        await upsertSeedEntries(
+          pool,
+          'lemur',
+          keys.map((sourceKey) => ({ sourceKey, name: sourceKey, code: '# synthetic', dataset: 'synthetic', accuracy: 0, licence: 'none', provenance: {} })),
         );
+        const byKey = await corpusIdsByKey(pool, keys);
+        const ids = keys.map((key) => ({ id: byKey.get(key)! }));
         const signatures = batch.map((items) => signatureFromHashes(items));
         await addToIndex(
           pool,
@@ -83,7 +88,7 @@ async function main(): Promise<void> {
         signatures.forEach((signature, k) => memory.push({ kind: 'corpus', id: ids[k]!.id, signature }));
         sets.push(...batch);
       }
-      await pool.query('ANALYZE');
+      await analyze(pool);
       console.error(`corpus ${size}: built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
       const lshMs: number[] = [];

@@ -11,6 +11,7 @@ import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { startRun } from '../src/client/temporal';
 import { buildConfig } from '../src/core/config';
+import { outcomeRows } from '../src/db/candidates';
 import { createWorkers } from '../src/workers/worker';
 import { cycleWorkflowId } from '../src/workflows/definitions';
 import { createTestDatabase } from '../test/helpers/db';
@@ -50,9 +51,9 @@ async function main(): Promise<void> {
       events.push(history.events?.length ?? 0);
     }
     const parent = (await client.workflow.getHandle(runId).fetchHistory()).events?.length ?? 0;
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE valid)::int AS v FROM candidates WHERE run_id = $1`, [runId]);
+    const candidates = await outcomeRows(db.pool, runId);
     // Stage executions per candidate: validate (all) + train (valid ones); sampling is batched.
-    const stageRuns = rows[0].n + rows[0].v;
+    const stageRuns = candidates.length + candidates.filter((c) => c.valid).length;
     const sampled = events.slice(config.lora.seedFineTune ? 1 : 0);
     console.log(
       JSON.stringify(
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
           machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
           cycles,
           samplesPerCycle: samples,
-          candidates: rows[0].n,
+          candidates: candidates.length,
           totalSeconds: Number(seconds.toFixed(1)),
           msPerCandidateStage: Number(((seconds * 1000) / stageRuns).toFixed(2)),
           historyEventsPerCycleChild: { max: Math.max(...sampled), min: Math.min(...sampled) },

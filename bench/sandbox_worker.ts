@@ -23,6 +23,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../src/activities/index';
 import { startRun } from '../src/client/temporal';
 import { buildConfig } from '../src/core/config';
+import { validatedRows } from '../src/db/candidates';
 import { closePool } from '../src/db/pool';
 import { PYTHON_SRC, pythonBin } from '../src/env';
 import { settingsFromEnv } from '../src/sandbox/request';
@@ -50,6 +51,14 @@ function corpus(): string[] {
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** The median of the values present, interpolated between the middle two (Postgres' percentile_cont(0.5)); null when none. */
+function median(values: ReadonlyArray<number | null | undefined>): number | null {
+  const sorted = values.filter((v): v is number => typeof v === 'number').sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const middle = (sorted.length - 1) / 2;
+  return (sorted[Math.floor(middle)]! + sorted[Math.ceil(middle)]!) / 2;
 }
 
 function eventSeconds(time: unknown): number {
@@ -117,18 +126,14 @@ async function main(): Promise<void> {
       p90: +percentile(values, 90).toFixed(3),
       max: +Math.max(...values).toFixed(3),
     });
-    const { rows } = await db.pool.query(
-      `SELECT count(*)::int AS n, count(*) FILTER (WHERE valid)::int AS valid FROM candidates
-        WHERE run_id = $1 AND validation IS NOT NULL`,
-      [runId],
-    );
+    const validated = await validatedRows(db.pool, runId);
     // Where a job's time goes, from the runner's own timings (medians over candidates).
     const phases = ['sandboxWaitS', 'startupS', 'validateS', 'sandboxS', 'totalS'];
-    const { rows: timed } = await db.pool.query(
-      `SELECT cycle, ${phases.map((k) => `percentile_cont(0.5) WITHIN GROUP (ORDER BY (timings->'validate'->>'${k}')::float) AS "${k}"`).join(', ')}
-         FROM candidates WHERE run_id = $1 AND validation IS NOT NULL GROUP BY cycle ORDER BY cycle`,
-      [runId],
-    );
+    const cyclesValidated = [...new Set(validated.map((row) => row.cycle))];
+    const timed = cyclesValidated.map((cycle) => {
+      const own = validated.filter((row) => row.cycle === cycle);
+      return { cycle, ...Object.fromEntries(phases.map((k) => [k, median(own.map((row) => row.timings[k]))])) } as Record<string, number | null>;
+    });
     console.log(
       JSON.stringify(
         {
@@ -139,7 +144,7 @@ async function main(): Promise<void> {
           sampleDelayS,
           runS: +((performance.now() - t0) / 1000).toFixed(1),
           validateActivityS: { all: stats(all), ...Object.fromEntries(Object.entries(perCycle).map(([c, v]) => [`cycle${c}`, stats(v)])) },
-          candidates: rows[0],
+          candidates: { n: validated.length, valid: validated.filter((row) => row.valid).length },
           runnerMedians: Object.fromEntries(timed.map((row) => [`cycle${row.cycle}`, Object.fromEntries(phases.map((k) => [k, +Number(row[k]).toFixed(3)]))])),
         },
         null,

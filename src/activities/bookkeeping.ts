@@ -3,8 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { ConfigError, parseConfig, parseNewConfig, type RunConfig } from '../core/config';
-import { runIdProblem } from '../llm/artifacts';
-import { computeCycleMetrics } from '../core/metrics';
+import { runIdProblem } from '../core/run-id';
 import {
   CycleRef,
   FinishRunInput,
@@ -14,16 +13,15 @@ import {
   type CycleMetrics,
 } from '../core/stages';
 import { profileOf } from '../corpus/checks';
-import { markInfraFailed, outcomeOf, outcomeRows } from '../db/candidates';
+import { cycleMetricsOfRows, markInfraFailed, outcomeRows } from '../db/candidates';
 import { corpusSizeAsOf } from '../db/corpus';
 import type { Queryable } from '../db/pool';
 import * as runs from '../db/runs';
-import type { BookkeepingActivities } from './contract';
 
-export function createBookkeepingActivities(deps: { pool: pg.Pool }): BookkeepingActivities {
+export function createBookkeepingActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async startRun(raw) {
+    async startRun(raw: StartRunInput): Promise<void> {
       const input = StartRunInput.parse(raw);
       const stored = await runs.storedConfig(pool, input.runId);
       if (stored !== undefined) {
@@ -39,18 +37,19 @@ export function createBookkeepingActivities(deps: { pool: pg.Pool }): Bookkeepin
       log.info('run registered', { runId: input.runId, preset: config.preset, cycles: config.cycles });
     },
 
-    async finishRun(raw) {
+    async finishRun(raw: FinishRunInput): Promise<void> {
       const input = FinishRunInput.parse(raw);
       await runs.finishRun(pool, input.runId, input.status);
       log.info('run finished', { runId: input.runId, status: input.status });
     },
 
-    async startCycle(raw) {
+    async startCycle(raw: StartCycleInput): Promise<void> {
       const input = StartCycleInput.parse(raw);
       await runs.startCycle(pool, input.runId, input.cycle, input.model);
     },
 
-    async finishCycle(raw) {
+    /** Computes the cycle's metrics from its candidate rows, stores and returns them. */
+    async finishCycle(raw: CycleRef): Promise<CycleMetrics> {
       const ref = CycleRef.parse(raw);
       const metrics = await computeStoredCycleMetrics(pool, ref.runId, ref.cycle);
       // Cycle 0 samples only for a baseline; without one it has no metrics row (a row of
@@ -60,7 +59,8 @@ export function createBookkeepingActivities(deps: { pool: pg.Pool }): Bookkeepin
       return metrics;
     },
 
-    async markInfraFailed(raw) {
+    /** Marks a candidate `infra-failed` after one of its stage activities failed for good. */
+    async markInfraFailed(raw: InfraFailureInput): Promise<void> {
       const input = InfraFailureInput.parse(raw);
       // Only a candidate still in flight changes: a result already stored stays.
       await markInfraFailed(pool, input.candidateId, `${input.stage}: ${input.message}`);
@@ -93,8 +93,7 @@ function assertSameConfig(runId: string, stored: unknown, requested: unknown): v
 
 /** Metrics of a cycle recomputed from its candidate rows (also used to audit stored metrics). */
 export async function computeStoredCycleMetrics(db: Queryable, runId: string, cycle: number): Promise<CycleMetrics> {
-  const outcomes = (await outcomeRows(db, runId, cycle)).map(outcomeOf);
   // Training prompts of the next fine-tune: the same rows corpusAsOf gives the fine-tune.
   const profile = profileOf(await runs.loadRunConfig(db, runId));
-  return computeCycleMetrics(cycle, outcomes, await corpusSizeAsOf(db, runId, cycle, profile));
+  return cycleMetricsOfRows(cycle, await outcomeRows(db, runId, cycle), await corpusSizeAsOf(db, runId, cycle, profile));
 }

@@ -5,16 +5,15 @@
  */
 import { ApplicationFailure, cancellationSignal, log } from '@temporalio/activity';
 import type pg from 'pg';
-import { RunRef } from '../core/stages';
+import { RunRef, type EndpointCheck } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { llmFailure } from './llm-support';
 import { missingCapabilities, probeEndpoint } from '../llm/capabilities';
 import { resolveEndpoint } from '../llm/endpoint';
-import type { ControlActivities } from './contract';
 
-export function createEndpointActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'checkEndpoint'> {
+export function createEndpointActivities(deps: { pool: pg.Pool }) {
   return {
-    async checkEndpoint(raw) {
+    async checkEndpoint(raw: RunRef): Promise<EndpointCheck> {
       const { runId } = RunRef.parse(raw);
       const config = await loadRunConfig(deps.pool, runId);
       const endpoint = resolveEndpoint(config.llm);

@@ -19,7 +19,6 @@ import { loadPairSet, type PairSet } from '../llm/finetune-pairs';
 import { selfSeedFailure } from './llm-support';
 import { seedAdapter, seedComparison, trainerJob } from '../llm/seed-adapter';
 import { runTrainer, TrainerCrash, TrainerError, type ProgressEvent } from '../llm/trainer';
-import type { GpuActivities } from './contract';
 
 export { trainerJob } from '../llm/seed-adapter';
 
@@ -98,10 +97,10 @@ async function cachedSeedFineTune(
   }
 }
 
-export function createFineTuneActivities(deps: { pool: pg.Pool }): Pick<GpuActivities, 'fineTuneLora'> {
+export function createFineTuneActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async fineTuneLora(raw): Promise<FineTuneResult> {
+    async fineTuneLora(raw: FineTuneInput): Promise<FineTuneResult> {
       const input = FineTuneInput.parse(raw);
       const { runId, cycle } = input;
       const config = await loadRunConfig(pool, runId);

@@ -24,7 +24,6 @@ import {
   type NoveltyIndex,
 } from '../db/novelty-index';
 import { loadRunConfig } from '../db/runs';
-import type { ControlActivities } from './contract';
 
 const BATCH = 200;
 
@@ -84,10 +83,10 @@ async function checkCandidate(
   return verdict;
 }
 
-export function createNoveltyActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'checkNovelty'> {
+export function createNoveltyActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async checkNovelty(raw) {
+    async checkNovelty(raw: CycleRef): Promise<NoveltyResult> {
       const ref = CycleRef.parse(raw);
       const config = await loadRunConfig(pool, ref.runId);
       const index = await openNoveltyIndex(pool, config.novelty);

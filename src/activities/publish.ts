@@ -8,13 +8,12 @@ import type pg from 'pg';
 import { PublishInput, type PublishResult } from '../core/stages';
 import { adapterById, markAdapterPublished } from '../db/adapters';
 import { serveAdapter } from '../llm/serve-adapter';
-import type { ControlActivities } from './contract';
 import { llmFailure } from './llm-support';
 
-export function createPublishActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'publishAdapter'> {
+export function createPublishActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async publishAdapter(raw): Promise<PublishResult> {
+    async publishAdapter(raw: PublishInput): Promise<PublishResult> {
       const { adapterId } = PublishInput.parse(raw);
       const adapter = await adapterById(pool, adapterId);
       if (!adapter) throw ApplicationFailure.nonRetryable(`adapter ${adapterId} does not exist`, 'AdapterNotFound');

@@ -12,7 +12,9 @@ import type pg from 'pg';
 import { extractCode } from '../core/extract';
 import { unchangedAsFailure } from '../core/repair';
 import type { RunConfig } from '../core/config';
-import { promptHash, sha256 } from '../core/prompts';
+import { promptHash } from '../core/prompts';
+import { repairSeed } from '../core/sampling-seeds';
+import { storableText } from '../core/storable-text';
 import { CandidateRef, type RepairResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from './llm-support';
@@ -20,7 +22,6 @@ import { llmClientFromConfig, samplingParams } from '../llm/from-config';
 import { repairRequest, type RootPrompt } from '../llm/repair-prompt';
 import { attemptRow, repairSource, storeCompletion, storeExtraction, type RepairSource } from '../db/candidates';
 import { storePrompt } from '../db/prompts';
-import type { ControlActivities } from './contract';
 
 /** The row's design prompt, as resampling reuses it. */
 function rootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
@@ -33,15 +34,10 @@ function rootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
   return { body, prefill, hash: source.root_prompt_hash ?? promptHash(body, prefill), template: config.prompt.template };
 }
 
-/** A 31-bit seed per (run, cycle, sample, attempt): a retried repair asks for the same answer. */
-export function repairSeed(key: { runId: string; cycle: number; sampleIndex: number; attempt: number }): number {
-  return parseInt(sha256(`${key.runId}/${key.cycle}/${key.sampleIndex}/repair-${key.attempt}`).slice(0, 8), 16) & 0x7fffffff;
-}
-
-export function createRepairActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'repairCandidate'> {
+export function createRepairActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async repairCandidate(raw): Promise<RepairResult> {
+    async repairCandidate(raw: CandidateRef): Promise<RepairResult> {
       const { candidateId } = CandidateRef.parse(raw);
       const failed = await repairSource(pool, candidateId);
       const key = { runId: failed.run_id, cycle: failed.cycle, sampleIndex: failed.sample_index, attempt: failed.attempt + 1 };
@@ -81,7 +77,7 @@ export function createRepairActivities(deps: { pool: pg.Pool }): Pick<ControlAct
         stop();
       }
       if (!choice) throw ApplicationFailure.retryable('the LLM returned no choice', 'LlmBadResponse');
-      const text = choice.text.replaceAll('\u0000', '\uFFFD');
+      const text = storableText(choice.text);
       const id = await storeCompletion(pool, {
         ...key,
         parentId: failed.id,

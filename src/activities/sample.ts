@@ -12,12 +12,13 @@ import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from './llm-support';
 import { withAdapterRecovery } from '../llm/serve-adapter';
-import { batchSeed, buildDesignPrompt } from '../llm/design-prompt';
+import { buildDesignPrompt } from '../llm/design-prompt';
+import { batchSeed } from '../core/sampling-seeds';
+import { storableText } from '../core/storable-text';
 import type { SampledChoice } from '../llm/client';
 import { llmClientFromConfig, samplingParams, type ClientExtras } from '../llm/from-config';
 import { sampledRows, storeCompletion, storeExtraction, unextracted } from '../db/candidates';
 import { storePrompt } from '../db/prompts';
-import type { ControlActivities } from './contract';
 
 export interface SampleDeps {
   pool: pg.Pool;
@@ -37,7 +38,7 @@ interface Batch {
 async function storeChoice(pool: pg.Pool, batch: Batch, sampleIndex: number, choice: SampledChoice): Promise<void> {
   const { runId, cycle, model } = batch.input;
   // Postgres text cannot hold U+0000, and an LLM can produce it: store and parse the same text.
-  const text = choice.text.replaceAll('\u0000', '\uFFFD');
+  const text = storableText(choice.text);
   const id = await storeCompletion(pool, {
     runId,
     cycle,
@@ -85,10 +86,10 @@ async function sampleMissing(deps: SampleDeps, batch: Batch): Promise<number> {
   }
 }
 
-export function createSampleActivities(deps: SampleDeps): Pick<ControlActivities, 'sampleBatch'> {
+export function createSampleActivities(deps: SampleDeps) {
   const { pool } = deps;
   return {
-    async sampleBatch(raw): Promise<SampleBatchResult> {
+    async sampleBatch(raw: SampleBatchInput): Promise<SampleBatchResult> {
       const input = SampleBatchInput.parse(raw);
       const { runId, cycle, firstIndex, count } = input;
       const config = await loadRunConfig(pool, runId);

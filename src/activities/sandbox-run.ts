@@ -2,7 +2,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { ProgressEvent, SandboxOutcome, SandboxRequest } from '../core/sandbox';
 import { SandboxInfraError } from '../sandbox/errors';
-import { storableText } from '../sandbox/interpret';
+import { storableText } from '../core/storable-text';
 import { runSandbox, type RunOptions } from '../sandbox/runner';
 
 export interface HeartbeatDetails {

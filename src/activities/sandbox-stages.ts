@@ -14,7 +14,6 @@ import { loadCandidate, loadCandidateContext, storeStageResult, type CandidateRo
 import { buildRequest, settingsFromEnv } from '../sandbox/request';
 import { trainingRow, validationRow } from '../sandbox/rows';
 import { runSandbox } from '../sandbox/runner';
-import type { ControlActivities, GpuActivities } from './contract';
 import { runInActivity } from './sandbox-run';
 
 export interface SandboxStageDeps {
@@ -98,10 +97,10 @@ const trainStage: Stage<TrainStored, TrainResult> = {
   logFields: (row) => ({ accuracy: row.accuracy, trainS: row.timings.train.trainS, imagesPerS: row.timings.train.imagesPerS }),
 };
 
-export function createValidateActivities(deps: SandboxStageDeps): Pick<ControlActivities, 'validateCandidate'> {
+export function createValidateActivities(deps: SandboxStageDeps) {
   return { validateCandidate: sandboxStage(validateStage, deps) };
 }
 
-export function createTrainActivities(deps: SandboxStageDeps): Pick<GpuActivities, 'trainCandidate'> {
+export function createTrainActivities(deps: SandboxStageDeps) {
   return { trainCandidate: sandboxStage(trainStage, deps) };
 }

@@ -11,14 +11,13 @@ import { describeSummary } from '../corpus/checks';
 import { loadPairSet } from '../llm/finetune-pairs';
 import { selfSeedFailure } from './llm-support';
 import { loadRunConfig } from '../db/runs';
-import { RunRef } from '../core/stages';
+import { RunRef, type SeedCheckResult } from '../core/stages';
 import { runSandbox } from '../sandbox/runner';
-import type { ControlActivities } from './contract';
 
-export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runSandbox }): Pick<ControlActivities, 'checkSeedCorpus'> {
+export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runSandbox }) {
   const { pool } = deps;
   return {
-    async checkSeedCorpus(raw) {
+    async checkSeedCorpus(raw: RunRef): Promise<SeedCheckResult> {
       const { runId } = RunRef.parse(raw);
       const config = await loadRunConfig(pool, runId);
       const summary = await checkSeeds(pool, config, {

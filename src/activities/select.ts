@@ -12,12 +12,11 @@ import { markAdmitted, novelCandidates } from '../db/candidates';
 import { insertAdmission } from '../db/corpus';
 import { withTransaction } from '../db/pool';
 import { loadRunConfig } from '../db/runs';
-import type { ControlActivities } from './contract';
 
-export function createSelectActivities(deps: { pool: pg.Pool }): Pick<ControlActivities, 'selectAndAdmit'> {
+export function createSelectActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
-    async selectAndAdmit(raw) {
+    async selectAndAdmit(raw: CycleRef): Promise<SelectResult> {
       const ref = CycleRef.parse(raw);
       const config = await loadRunConfig(pool, ref.runId);
       const novel = await novelCandidates(pool, ref.runId, ref.cycle);

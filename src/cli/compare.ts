@@ -21,7 +21,7 @@ import { llmClientFromConfig } from '../llm/from-config';
 import { loadPairSet } from '../llm/finetune-pairs';
 import { attachComparison, cachedSeedAdapters, seedAdapterKey } from '../llm/seed-adapter';
 import { serveAdapterDir } from '../llm/serve-adapter';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -101,7 +101,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object')
     .option('--out <file.json>', 'also write the comparison here')
     .action(async (a: string, b: string, options: { preset: string; config?: string; samples: number; batch?: number; seed?: number; json?: boolean; out?: string }) => {
-      const config = loadRunConfig(options.preset, options.config);
+      const config = readCliConfig(options.preset, options.config);
       const pool = getPool();
       await checkSeeds(pool, config);
       const served = await llmClientFromConfig(config).listModels();

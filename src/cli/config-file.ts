@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { buildConfig, configWarnings, PresetName, type RunConfig } from '../core/config';
 
-export function loadRunConfig(preset: string, configFile?: string, cycles?: string): RunConfig {
+export function readCliConfig(preset: string, configFile?: string, cycles?: string): RunConfig {
   const name = PresetName.safeParse(preset);
   if (!name.success) throw new Error(`unknown preset "${preset}" (known: ${PresetName.options.join(', ')})`);
   let overrides: Record<string, unknown> = {};

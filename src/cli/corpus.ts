@@ -5,11 +5,11 @@ import { describeSummary } from '../corpus/checks';
 import { importLemur } from '../corpus/lemur';
 import { ensureLemurWheel, LEMUR_VERSION } from '../corpus/wheel-fetch';
 import { closePool, getPool } from '../db/pool';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 
 /** Validates the seed entries not yet checked at a preset's shape and budget, with progress. */
 async function checkAt(preset: string, configFile: string | undefined): Promise<void> {
-  const config = loadRunConfig(preset, configFile);
+  const config = readCliConfig(preset, configFile);
   let last = 0;
   const summary = await checkSeeds(getPool(), config, {
     onProgress: (done, total, name) => {

@@ -9,7 +9,7 @@ import { llmClientFromConfig } from '../llm/from-config';
 import { runPreflight, type PreflightReport } from '../llm/preflight';
 import { loadPromptTemplate } from '../llm/prompt-files';
 import { serveAdapterDir } from '../llm/serve-adapter';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -31,7 +31,7 @@ interface PreflightCliOptions {
 }
 
 export function preflightConfig(options: PreflightCliOptions): RunConfig {
-  const base = loadRunConfig(options.preset, options.config);
+  const base = readCliConfig(options.preset, options.config);
   const llm = { ...(options.llmUrl ? { baseUrl: options.llmUrl } : {}), ...(options.model ? { model: options.model } : {}) };
   return parseConfig(mergeJson(base, { llm }));
 }

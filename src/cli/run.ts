@@ -7,7 +7,7 @@ import { NotConfiguredError, databaseUrl } from '../env';
 import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
 import { loadLearningInput } from '../db/learning';
-import { loadCycleMetrics, loadRunConfig as loadStoredConfig, runStatus } from '../db/runs';
+import { loadRunConfig, runStatus } from '../db/runs';
 import { formatPaperTable } from '../core/paper-table';
 import {
   pauseSignal,
@@ -15,7 +15,7 @@ import {
   setRemainingCyclesUpdate,
   stopAfterCycleSignal,
 } from '../workflows/definitions';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 import { watchRun } from './watch';
 
 export function register(program: Command): void {
@@ -34,7 +34,7 @@ export function register(program: Command): void {
         if (opts.config || opts.cycles || opts.id) throw new Error('--resume keeps the run’s stored config and id: drop --config, --cycles and --id');
         await resumeRun(await connectClient(), runId);
       } else {
-        const config = loadRunConfig(opts.preset, opts.config, opts.cycles);
+        const config = readCliConfig(opts.preset, opts.config, opts.cycles);
         runId = opts.id ?? newRunId();
         await refuseStoredRunId(runId);
         await startRun(await connectClient(), config, runId);
@@ -146,6 +146,6 @@ async function resumeRun(client: Client, runId: string): Promise<void> {
     throw new Error(`no run with id ${runId}`);
   }
   if (stored === 'completed' || stored === 'stopped') throw new Error(`run ${runId} is ${stored}: nothing to resume`);
-  await startRun(client, await loadStoredConfig(getPool(), runId), runId, { resume: true });
+  await startRun(client, await loadRunConfig(getPool(), runId), runId, { resume: true });
   console.log(`resumed ${runId} (${temporalStatus ? `its last execution ${temporalStatus.toLowerCase()}` : 'Temporal no longer knew it'})`);
 }

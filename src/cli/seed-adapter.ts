@@ -13,7 +13,7 @@ import { loadPairSet } from '../llm/finetune-pairs';
 import { llmClientFromConfig } from '../llm/from-config';
 import { buildSelfSeed } from '../llm/self-seed';
 import { seedAdapter } from '../llm/seed-adapter';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 
 export function register(program: Command): void {
   program
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     })
     .action(async (options: { preset: string; config?: string; from?: string }) => {
       try {
-        let config = loadRunConfig(options.preset, options.config);
+        let config = readCliConfig(options.preset, options.config);
         if (options.from) config = parseConfig(mergeJson(config, { lora: { seedFrom: options.from } }));
         const pool = getPool();
         console.error(describeSummary(await checkSeeds(pool, config)));

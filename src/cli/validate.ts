@@ -15,7 +15,7 @@ import { assertUnsafeAllowed, buildRequest, settingsFromEnv } from '../sandbox/r
 import type { TrainingRow, ValidationRow } from '../db/candidates';
 import { trainingRow, validationRow } from '../sandbox/rows';
 import { closeSandboxPools, configureSandboxPool, onDemandSizing, runSandbox, type RunOptions } from '../sandbox/runner';
-import { loadRunConfig } from './config-file';
+import { readCliConfig } from './config-file';
 
 export interface SandboxCliOptions {
   dataset: string;
@@ -28,7 +28,7 @@ export interface SandboxCliOptions {
 
 /** The config sections the runner needs: a preset (and file), with the dataset from the flags. */
 export function configFor(options: SandboxCliOptions): Pick<RunConfig, 'dataset' | 'contract' | 'training'> {
-  const config = loadRunConfig(options.preset, options.config);
+  const config = readCliConfig(options.preset, options.config);
   const name = DatasetName.parse(options.dataset);
   const sameDataset = config.dataset.name === name;
   return {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { TASK_QUEUES } from '../core/task-queues';
 import type { RunConfig } from '../core/config';
-import { runIdProblem } from '../llm/artifacts';
+import { runIdProblem } from '../core/run-id';
 import { temporalAddress, temporalNamespace, temporalUiUrl } from '../env';
 import { progressQuery, searchAttributes, type RunProgress } from '../workflows/definitions';
 import type { designRun } from '../workflows/designRun';

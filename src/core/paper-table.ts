@@ -1,15 +1,13 @@
 /**
  * The paper's results table (Cycle, Valid %, Best %, Mean %, ≥40 %, Unique, Total train
- * prompts), as one model: a row per cycle from its metrics, plus a pooled "all" row whose
- * valid rate carries its Wilson 95 % interval, as the paper reports the average valid rate.
- * Two renderers: plain text here (archloop status, watch) and the report's rows
- * (src/report/table.ts: HTML, CSV, charts).
+ * prompts), as one model: a row per cycle from its metrics (`PaperRow`), plus a pooled "all"
+ * row whose valid rate carries its Wilson 95 % interval, as the paper reports the average
+ * valid rate, and one list of columns (`TABLE_COLUMNS`). Two renderers of them: plain text
+ * here (archloop status, watch) and the report's rows in percent (`tableRow`: the HTML
+ * table, CSV, JSON and charts of src/report/).
  */
 import { wilsonInterval } from './metrics';
 import type { CycleMetrics } from './stages';
-
-/** The paper's seven columns, then what archloop adds: validity after repair from errors. */
-export const PAPER_COLUMNS = ['Cycle', 'Valid %', 'Best %', 'Mean %', '≥40 %', 'Unique', 'Total train prompts', 'After repair %'] as const;
 
 export interface PaperRow {
   /** The cycle, or 'all' for the row pooled over the loop's cycles. */
@@ -100,33 +98,75 @@ export function percent(fraction: number | null): number | null {
   return fraction === null ? null : Math.round(fraction * 10_000) / 100;
 }
 
-// --- the text renderer (archloop status / watch) ------------------------------------------
-
-const cycleLabel = (row: PaperRow) => (row.cycle === 0 ? '0 (base)' : String(row.cycle));
+// --- the columns: one list for both renderers ---------------------------------------------
 
 const pct = (value: number | null) => (value === null ? '—' : (value * 100).toFixed(2));
 
-function cells(row: PaperRow): string[] {
-  const valid = row.sampled
-    ? `${(row.validRate * 100).toFixed(1)} (${(row.validRateLow * 100).toFixed(1)}–${(row.validRateHigh * 100).toFixed(1)})`
-    : '—';
-  return [
-    cycleLabel(row),
-    valid,
-    pct(row.bestAccuracy),
-    pct(row.meanAccuracy),
-    pct(row.shareAbove40),
-    String(row.unique),
-    String(row.totalTrainPrompts),
-    row.sampled && row.validAfterRepairRate !== null ? (row.validAfterRepairRate * 100).toFixed(1) : '—',
-  ];
+interface Column<K extends string, V> {
+  /** The field of the report's row (CSV, JSON, charts). */
+  key: K;
+  title: string;
+  /** The report's value: rates in percent (two decimals), null where there is none. */
+  value(row: PaperRow): V;
+  /** The plain-text cell, for the columns the text table shows (the paper's, and after repair). */
+  text?(row: PaperRow): string;
 }
+
+const column = <K extends string, V>(c: Column<K, V>) => c;
+
+/** Every column in order: the paper's seven, validity after repair, then what the report adds. */
+export const TABLE_COLUMNS = [
+  column({ key: 'cycle', title: 'Cycle', value: (r) => r.cycle, text: (r) => (r.cycle === 0 ? '0 (base)' : String(r.cycle)) }),
+  column({
+    key: 'validPct',
+    title: 'Valid %',
+    value: (r) => percent(r.validRate),
+    text: (r) =>
+      r.sampled ? `${(r.validRate * 100).toFixed(1)} (${(r.validRateLow * 100).toFixed(1)}–${(r.validRateHigh * 100).toFixed(1)})` : '—',
+  }),
+  column({ key: 'bestPct', title: 'Best %', value: (r) => percent(r.bestAccuracy), text: (r) => pct(r.bestAccuracy) }),
+  column({ key: 'meanPct', title: 'Mean %', value: (r) => percent(r.meanAccuracy), text: (r) => pct(r.meanAccuracy) }),
+  column({ key: 'above40Pct', title: '≥40 %', value: (r) => percent(r.shareAbove40), text: (r) => pct(r.shareAbove40) }),
+  column({ key: 'unique', title: 'Unique', value: (r) => r.unique, text: (r) => String(r.unique) }),
+  column({ key: 'totalTrainPrompts', title: 'Total train prompts', value: (r) => r.totalTrainPrompts, text: (r) => String(r.totalTrainPrompts) }),
+  column({
+    key: 'validAfterRepairPct',
+    title: 'Valid after repair %',
+    // null for cycle 0, the first-attempt baseline.
+    value: (r) => percent(r.validAfterRepairRate),
+    text: (r) => (r.sampled && r.validAfterRepairRate !== null ? (r.validAfterRepairRate * 100).toFixed(1) : '—'),
+  }),
+  column({ key: 'validLowPct', title: 'Valid 95 % CI low', value: (r) => percent(r.validRateLow) }),
+  column({ key: 'validHighPct', title: 'Valid 95 % CI high', value: (r) => percent(r.validRateHigh) }),
+  column({ key: 'sampled', title: 'Sampled', value: (r) => r.sampled }),
+  column({ key: 'valid', title: 'Valid', value: (r) => r.valid }),
+  column({ key: 'trained', title: 'Trained', value: (r) => r.trained }),
+  column({ key: 'finished', title: 'Finished', value: (r) => r.finished }),
+] as const;
+
+type TableColumn = (typeof TABLE_COLUMNS)[number];
+
+/** A cycle's row as the report renders it: one field per column, rates in percent. */
+export type CycleTableRow = { [C in TableColumn as C['key']]: ReturnType<C['value']> } & { cycle: number };
+
+/** A cycle's paper-table row as the report's row (the pooled row is the report's summary, not a row). */
+export function tableRow(row: PaperRow): CycleTableRow {
+  if (row.cycle === 'all') throw new Error('the report table has one row per cycle; the pooled row is its summary');
+  return Object.fromEntries(TABLE_COLUMNS.map((c) => [c.key, c.value(row)])) as CycleTableRow;
+}
+
+// --- the text renderer (archloop status / watch) ------------------------------------------
+
+const TEXT_COLUMNS = TABLE_COLUMNS.flatMap((c) => (c.text ? [{ title: c.title, text: c.text }] : []));
+
+/** The titles of the text table: the paper's seven columns, then validity after repair. */
+export const TEXT_TABLE_TITLES = TEXT_COLUMNS.map((c) => c.title);
 
 /** A plain-text table: the first column left-aligned, numbers right-aligned. */
 export function formatPaperTable(cycles: readonly CycleMetrics[]): string {
-  const rows = paperRows(cycles).map(cells);
-  const table = [[...PAPER_COLUMNS], ...rows];
-  const widths = PAPER_COLUMNS.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  const rows = paperRows(cycles).map((row) => TEXT_COLUMNS.map((c) => c.text(row)));
+  const table = [TEXT_TABLE_TITLES, ...rows];
+  const widths = TEXT_TABLE_TITLES.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
   const line = (row: string[]) =>
     row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   const separator = widths.map((width) => '-'.repeat(width)).join('  ');

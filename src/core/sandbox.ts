@@ -6,17 +6,11 @@
  */
 import { z } from 'zod';
 import { ContractConfig, DatasetConfig, TrainingConfig } from './config';
+import { VALIDATION_FAILURES } from './repairable';
 
 /** Every way a candidate can fail in the sandbox (docs/sandbox.md explains each). */
 export const SandboxFailureClass = z.enum([
-  'syntax',
-  'contract',
-  'import',
-  'instantiate',
-  'forward',
-  'shape',
-  'non-finite',
-  'too-large',
+  ...VALIDATION_FAILURES,
   'train-error',
   'eval-error',
   'nan-loss',

@@ -1,17 +1,18 @@
 /**
- * The contract between the workflows and the stage activities: inputs and outputs are
- * row ids and small summaries, never programs or tensors (those live in Postgres and in
- * the artifact directory). Activities parse their input with these schemas.
+ * Stage schemas: what the workflows pass to the stage activities and get back. Inputs and
+ * outputs are row ids and small summaries, never programs or tensors (those live in
+ * Postgres and in the artifact directory). Activities parse their input with these schemas;
+ * their signatures are read from the implementations (src/activities/index.ts).
  */
 import { z } from 'zod';
 
 export const RunId = z.string().min(1).max(200);
 
-/** Identifies one cycle of one run. Cycle 0 is the seed fine-tune on the LEMUR pairs. */
 /** A run-level stage's input (the seed check, the endpoint check). */
 export const RunRef = z.strictObject({ runId: RunId });
 export type RunRef = z.infer<typeof RunRef>;
 
+/** Identifies one cycle of one run. Cycle 0 is the seed fine-tune on the LEMUR pairs. */
 export const CycleRef = z.strictObject({
   runId: RunId,
   cycle: z.number().int().nonnegative(),
@@ -98,6 +99,25 @@ export const SelectResult = z.strictObject({
   fallbackUsed: z.boolean(),
 });
 export type SelectResult = z.infer<typeof SelectResult>;
+
+/** The seed corpus checked at the run's shape and budget (once per run, before cycle 0). */
+export const SeedCheckResult = z.strictObject({
+  kept: z.number().int().nonnegative(),
+  checked: z.number().int().nonnegative(),
+  /** Rejected entries by failure class. */
+  rejected: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type SeedCheckResult = z.infer<typeof SeedCheckResult>;
+
+/** What the LLM endpoint can do for the run (once per run, before cycle 0). */
+export const EndpointCheck = z.strictObject({
+  models: z.array(z.string()),
+  /** Several choices per request. */
+  n: z.boolean(),
+  /** Runtime LoRA loading. */
+  loraApi: z.boolean(),
+});
+export type EndpointCheck = z.infer<typeof EndpointCheck>;
 
 /** The paper's per-cycle numbers plus what a user needs to debug a cycle. */
 export const CycleMetrics = z.strictObject({

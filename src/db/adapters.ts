@@ -28,6 +28,12 @@ export async function adapterByModelName(db: Queryable, modelName: string): Prom
   return rows.length ? AdapterRow.parse(rows[0]) : undefined;
 }
 
+/** Every adapter of a run, by cycle. */
+export async function runAdapters(db: Queryable, runId: string): Promise<AdapterRow[]> {
+  const { rows } = await db.query(`SELECT ${COLUMNS} FROM adapters WHERE run_id = $1 ORDER BY cycle`, [runId]);
+  return rows.map((row) => AdapterRow.parse(row));
+}
+
 export interface TrainingAdapter {
   runId: string;
   cycle: number;

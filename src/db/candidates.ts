@@ -7,8 +7,10 @@
 import { z } from 'zod';
 import { parseConfig, type RunConfig } from '../core/config';
 import type { Extraction } from '../core/extract';
-import type { CandidateOutcome } from '../core/metrics';
+import { computeCycleMetrics, type CandidateOutcome } from '../core/metrics';
+import type { CycleMetrics } from '../core/stages';
 import type { SandboxMode, TrainOutcome, ValidateOutcome } from '../core/sandbox';
+import { storableText } from '../core/storable-text';
 import type { Queryable } from './pool';
 
 // --- written by sampling and repair ---------------------------------------------------
@@ -62,7 +64,7 @@ export async function storeCompletion(db: Queryable, raw: RawCompletion): Promis
       raw.model,
       raw.promptHash,
       // Postgres text cannot hold U+0000; an LLM can still produce it.
-      raw.completion.replaceAll('\u0000', '\uFFFD'),
+      storableText(raw.completion),
       JSON.stringify(raw.usage),
     ],
   );
@@ -345,19 +347,121 @@ export async function markAdmitted(db: Queryable, candidateId: number): Promise<
   ]);
 }
 
-// --- outcomes: what the metrics, the paper table and the report read -------------------
+// --- whole rows: what inspection and the tests read and write -------------------------
 
-/** The columns of a candidate that the per-cycle numbers and plots depend on. */
-export const OutcomeRow = z.object({
+/** A candidate row, every column (JSON columns as stored). */
+export const CandidateRecord = z.object({
+  id: z.coerce.number().int(),
+  run_id: z.string(),
   cycle: z.number().int(),
-  status: z.string(),
   sample_index: z.number().int(),
   attempt: z.number().int(),
+  parent_id: z.coerce.number().int().nullable(),
+  model: z.string(),
+  prompt_hash: z.string().nullable(),
+  completion: z.string().nullable(),
+  code: z.string().nullable(),
+  status: z.string(),
   valid: z.boolean().nullable(),
   novel: z.boolean().nullable(),
   admitted: z.boolean(),
   failure_class: z.string().nullable(),
+  failure_message: z.string().nullable(),
+  usage: z.any(),
+  validation: z.any(),
+  training: z.any(),
+  graph_ir: z.any(),
+  structural_hash: z.string().nullable(),
+  params: z.coerce.number().nullable(),
+  flops: z.number().nullable(),
   accuracy: z.number().nullable(),
+  novelty: z.any(),
+  timings: z.any(),
+});
+export type CandidateRecord = z.infer<typeof CandidateRecord>;
+
+/** Candidate rows, whole, of a run (or one of its cycles) or by id, in cycle, sample and attempt order. */
+export async function candidateRecords(db: Queryable, filter: { runId?: string; cycle?: number; id?: number }): Promise<CandidateRecord[]> {
+  const { rows } = await db.query(
+    `SELECT id, run_id, cycle, sample_index, attempt, parent_id, model, prompt_hash, completion, code, status, valid, novel,
+            admitted, failure_class, failure_message, usage, validation, training, graph_ir, structural_hash, params, flops,
+            accuracy, novelty, timings
+       FROM candidates
+      WHERE ($1::text IS NULL OR run_id = $1) AND ($2::int IS NULL OR cycle = $2) AND ($3::bigint IS NULL OR id = $3)
+      ORDER BY cycle, sample_index, attempt, id`,
+    [filter.runId ?? null, filter.cycle ?? null, filter.id ?? null],
+  );
+  return rows.map((row) => CandidateRecord.parse(row));
+}
+
+/** A candidate row, whole; throws when there is none. */
+export async function candidateRecord(db: Queryable, id: number): Promise<CandidateRecord> {
+  const [row] = await candidateRecords(db, { id });
+  if (!row) throw new Error(`unknown candidate ${id}`);
+  return row;
+}
+
+/** Columns a row can be written with directly (a fixture, a correction): names from here only, never from input. */
+const WRITABLE = [
+  'parent_id', 'model', 'prompt_hash', 'completion', 'code', 'status', 'valid', 'novel', 'admitted', 'failure_class',
+  'failure_message', 'usage', 'validation', 'training', 'graph_ir', 'structural_hash', 'params', 'flops', 'accuracy', 'novelty',
+] as const;
+const JSON_COLUMNS = new Set(['usage', 'validation', 'training', 'graph_ir', 'novelty']);
+export type CandidateFields = Partial<Pick<CandidateRecord, (typeof WRITABLE)[number]>>;
+
+function writable(fields: CandidateFields): Array<[string, unknown]> {
+  return WRITABLE.filter((name) => fields[name] !== undefined).map((name) => {
+    const value = fields[name];
+    return [name, JSON_COLUMNS.has(name) && value !== null ? JSON.stringify(value) : value];
+  });
+}
+
+/**
+ * A candidate row in whatever state the caller gives it, without going through the stages
+ * (tests of one stage start from rows the earlier stages would have written).
+ */
+export async function insertCandidate(
+  db: Queryable,
+  key: { runId: string; cycle: number; sampleIndex: number; attempt?: number; model: string },
+  fields: CandidateFields = {},
+): Promise<number> {
+  const columns = writable(fields).filter(([name]) => name !== 'model');
+  const { rows } = await db.query<{ id: number }>(
+    `INSERT INTO candidates (run_id, cycle, sample_index, attempt, model${columns.map(([name]) => `, ${name}`).join('')})
+     VALUES ($1, $2, $3, $4, $5${columns.map((_, i) => `, $${i + 6}`).join('')}) RETURNING id`,
+    [key.runId, key.cycle, key.sampleIndex, key.attempt ?? 0, key.model, ...columns.map(([, value]) => value)],
+  );
+  return Number(rows[0]!.id);
+}
+
+/** Overwrites columns of a candidate row as given (a test's setup, e.g. a state a crash would leave). */
+export async function updateCandidate(db: Queryable, id: number, fields: CandidateFields): Promise<void> {
+  const columns = writable(fields);
+  if (columns.length === 0) return;
+  await db.query(
+    `UPDATE candidates SET ${columns.map(([name], i) => `${name} = $${i + 2}`).join(', ')}, updated_at = now() WHERE id = $1`,
+    [id, ...columns.map(([, value]) => value)],
+  );
+}
+
+/** Deletes one candidate row (and its repairs). */
+export async function deleteCandidate(db: Queryable, id: number): Promise<void> {
+  await db.query('DELETE FROM candidates WHERE id = $1', [id]);
+}
+
+// --- outcomes: what the metrics, the paper table and the report read -------------------
+
+/** The columns of a candidate that the per-cycle numbers and plots depend on. */
+export const OutcomeRow = CandidateRecord.pick({
+  cycle: true,
+  status: true,
+  sample_index: true,
+  attempt: true,
+  valid: true,
+  novel: true,
+  admitted: true,
+  failure_class: true,
+  accuracy: true,
 });
 export type OutcomeRow = z.infer<typeof OutcomeRow>;
 
@@ -373,6 +477,15 @@ export function outcomeOf(row: OutcomeRow): CandidateOutcome {
   };
 }
 
+/**
+ * The one way from candidate rows to a cycle's metrics: the rows of `cycle` among `rows`
+ * (the cycle's own, or a whole run's). Bookkeeping stores it when a cycle finishes; the
+ * report computes it for a cycle still running.
+ */
+export function cycleMetricsOfRows(cycle: number, rows: readonly OutcomeRow[], totalTrainPrompts: number): CycleMetrics {
+  return computeCycleMetrics(cycle, rows.filter((row) => row.cycle === cycle).map(outcomeOf), totalTrainPrompts);
+}
+
 /** Every attempt of a run (or of one of its cycles), in cycle, sample and attempt order. */
 export async function outcomeRows(db: Queryable, runId: string, cycle?: number): Promise<OutcomeRow[]> {
   const { rows } = await db.query(
@@ -381,6 +494,24 @@ export async function outcomeRows(db: Queryable, runId: string, cycle?: number):
     [runId, cycle ?? null],
   );
   return z.array(OutcomeRow).parse(rows);
+}
+
+const ValidatedRow = z.object({
+  cycle: z.number().int(),
+  valid: z.boolean().nullable(),
+  /** The runner's timings of validation (src/sandbox/rows.ts), in seconds. */
+  timings: z.record(z.string(), z.number().nullable()),
+});
+export type ValidatedRow = z.infer<typeof ValidatedRow>;
+
+/** Every candidate of a run that has a stored validation, with that validation's timings. */
+export async function validatedRows(db: Queryable, runId: string): Promise<ValidatedRow[]> {
+  const { rows } = await db.query(
+    `SELECT cycle, valid, coalesce(timings->'validate', '{}'::jsonb) AS timings FROM candidates
+      WHERE run_id = $1 AND validation IS NOT NULL ORDER BY cycle, sample_index, attempt`,
+    [runId],
+  );
+  return rows.map((row) => ValidatedRow.parse(row));
 }
 
 export const ArchitectureRow = z.object({

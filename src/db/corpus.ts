@@ -53,16 +53,99 @@ export async function upsertSeedEntries(db: Queryable, source: string, entries: 
   return { inserted, updated: rows.length - inserted, unchanged: entries.length - rows.length };
 }
 
-export const CorpusRow = z.object({
-  id: z.number().int().positive(),
+/** A corpus row, every column. */
+export const CorpusEntry = z.object({
+  id: z.coerce.number().int(),
   source: z.string(),
+  source_key: z.string(),
   name: z.string().nullable(),
   code: z.string(),
   dataset: z.string().nullable(),
   accuracy: z.number().nullable(),
+  licence: z.string().nullable(),
   run_id: z.string().nullable(),
   cycle: z.number().int().nullable(),
+  candidate_id: z.coerce.number().int().nullable(),
   prompt_hash: z.string().nullable(),
+  structural_hash: z.string().nullable(),
+  provenance: z.record(z.string(), z.any()),
+  added_at: z.date(),
+});
+export type CorpusEntry = z.infer<typeof CorpusEntry>;
+
+/** Corpus rows, whole, in id order: all, or those of one source or one source key. */
+export async function corpusEntries(db: Queryable, filter: { source?: string; sourceKey?: string } = {}): Promise<CorpusEntry[]> {
+  const { rows } = await db.query(
+    `SELECT id, source, source_key, name, code, dataset, accuracy, licence, run_id, cycle, candidate_id, prompt_hash,
+            structural_hash, provenance, added_at
+       FROM corpus WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR source_key = $2) ORDER BY id`,
+    [filter.source ?? null, filter.sourceKey ?? null],
+  );
+  return rows.map((row) => CorpusEntry.parse(row));
+}
+
+export interface NewCorpusEntry {
+  source: string;
+  sourceKey: string;
+  code: string;
+  name?: string | null;
+  dataset?: string | null;
+  accuracy?: number | null;
+  licence?: string | null;
+  runId?: string | null;
+  cycle?: number | null;
+  candidateId?: number | null;
+  promptHash?: string | null;
+  structuralHash?: string | null;
+}
+
+/** One corpus row as given (tests; the importer and selection have their own writers above and below); its id. */
+export async function insertCorpusEntry(db: Queryable, entry: NewCorpusEntry): Promise<number> {
+  const { rows } = await db.query<{ id: number }>(
+    `INSERT INTO corpus (source, source_key, name, code, dataset, accuracy, licence, run_id, cycle, candidate_id, prompt_hash, structural_hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+    [
+      entry.source,
+      entry.sourceKey,
+      entry.name ?? null,
+      entry.code,
+      entry.dataset ?? null,
+      entry.accuracy ?? null,
+      entry.licence ?? null,
+      entry.runId ?? null,
+      entry.cycle ?? null,
+      entry.candidateId ?? null,
+      entry.promptHash ?? null,
+      entry.structuralHash ?? null,
+    ],
+  );
+  return Number(rows[0]!.id);
+}
+
+/** Sets an entry's accuracy (a test's stand-in for an entry changed upstream). */
+export async function setCorpusAccuracy(db: Queryable, sourceKey: string, accuracy: number): Promise<void> {
+  await db.query('UPDATE corpus SET accuracy = $2 WHERE source_key = $1', [sourceKey, accuracy]);
+}
+
+/** The ids of corpus entries by source key (keys not in the corpus are left out). */
+export async function corpusIdsByKey(db: Queryable, sourceKeys: readonly string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ id: number; source_key: string }>('SELECT id, source_key FROM corpus WHERE source_key = ANY($1)', [
+    sourceKeys,
+  ]);
+  return new Map(rows.map((row) => [row.source_key, Number(row.id)]));
+}
+
+export const CorpusRow = CorpusEntry.pick({
+  id: true,
+  source: true,
+  name: true,
+  code: true,
+  dataset: true,
+  accuracy: true,
+  run_id: true,
+  cycle: true,
+  prompt_hash: true,
+}).extend({
   prompt_body: z.string().nullable(),
   /**
    * An admission's design request as sent (the user turn and the prefilled reply start): the
@@ -229,6 +312,28 @@ export async function insertAdmission(db: Queryable, admission: CorpusAdmission)
       JSON.stringify(admission.provenance),
     ],
   );
+}
+
+export const AdmittedEntry = z.object({
+  source_key: z.string(),
+  cycle: z.number().int().nullable(),
+  candidate_id: z.coerce.number().int().nullable(),
+  /** Whether the candidate it came from is marked admitted (null: no such candidate). */
+  candidate_admitted: z.boolean().nullable(),
+  /** "<cycle>/<sample index>" of the candidate it came from. */
+  candidate_key: z.string().nullable(),
+});
+export type AdmittedEntry = z.infer<typeof AdmittedEntry>;
+
+/** A run's admissions with the candidate each came from (an audit: every admission once, from an admitted candidate). */
+export async function runAdmissions(db: Queryable, runId: string): Promise<AdmittedEntry[]> {
+  const { rows } = await db.query(
+    `SELECT e.source_key, e.cycle, e.candidate_id, c.admitted AS candidate_admitted,
+            CASE WHEN c.id IS NULL THEN NULL ELSE c.cycle || '/' || c.sample_index END AS candidate_key
+       FROM corpus e LEFT JOIN candidates c ON c.id = e.candidate_id WHERE e.run_id = $1`,
+    [runId],
+  );
+  return rows.map((row) => AdmittedEntry.parse(row));
 }
 
 /** SQL condition: corpus row `c` is in the corpus after `cycle` of `run`: the seed plus the run's admissions up to and including that cycle. */

@@ -270,3 +270,11 @@ export function findNeighbours(
 ): Promise<StoredNeighbour[]> {
   return lshNeighbours(db, index.paramsId, index.layout.rows, bandBuckets(signature, index.layout), scope);
 }
+
+/** How many signatures and band rows the index holds, over every parameter set (an audit: a retry adds none). */
+export async function indexSize(db: Queryable): Promise<{ signatures: number; bands: number }> {
+  const { rows } = await db.query<{ signatures: number; bands: number }>(
+    'SELECT (SELECT count(*)::int FROM minhash_signatures) AS signatures, (SELECT count(*)::int FROM lsh_bands) AS bands',
+  );
+  return rows[0]!;
+}

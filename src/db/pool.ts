@@ -26,6 +26,11 @@ export async function closePool(): Promise<void> {
 
 export type Queryable = Pick<pg.Pool, 'query'>;
 
+/** Refreshes the planner's statistics of every table (after a bulk load, before timing queries). */
+export async function analyze(db: Queryable): Promise<void> {
+  await db.query('ANALYZE');
+}
+
 /** Runs `fn` in a transaction on one client of the pool. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

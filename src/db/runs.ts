@@ -36,6 +36,24 @@ export async function finishRun(db: Queryable, runId: string, status: string): P
   await db.query(`UPDATE runs SET status = $2, finished_at = now(), updated_at = now() WHERE id = $1`, [runId, status]);
 }
 
+/**
+ * A run row as given: any stored config (one an older archloop wrote, or none this one can
+ * parse), a status and a creation time (tests; a new run goes through insertRun).
+ */
+export async function insertRunRecord(
+  db: Queryable,
+  run: { id: string; name: string; preset: string; config: unknown; status?: string; createdAt?: Date },
+): Promise<void> {
+  await db.query(`INSERT INTO runs (id, name, preset, config, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+    run.id,
+    run.name,
+    run.preset,
+    JSON.stringify(run.config),
+    run.status ?? 'running',
+    run.createdAt ?? new Date(),
+  ]);
+}
+
 /** The run's status, or undefined when the id was never used. */
 export async function runStatus(db: Queryable, runId: string): Promise<string | undefined> {
   const { rows } = await db.query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [runId]);

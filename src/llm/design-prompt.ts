@@ -1,7 +1,7 @@
 /** The prompt for one sampling batch: template file + task from config + a corpus reference. */
 import type { RunConfig } from '../core/config';
 import { datasetSpecFor } from '../core/datasets';
-import { renderDesignPrompt, sha256, taskFromConfig, type ReferenceArchitecture, type RenderedPrompt } from '../core/prompts';
+import { renderDesignPrompt, taskFromConfig, type ReferenceArchitecture, type RenderedPrompt } from '../core/prompts';
 import { profileOf } from '../corpus/checks';
 import { pickReference } from '../db/corpus';
 import type { Queryable } from '../db/pool';
@@ -34,13 +34,4 @@ export async function buildDesignPrompt(db: Queryable, config: RunConfig, batch:
     }
   }
   return renderDesignPrompt(template, taskFromConfig(config), reference, { prefill: config.prompt.prefill });
-}
-
-/**
- * A 31-bit sampling seed derived from the batch key: a retried batch asks for the same
- * samples. Keyed by the prompt's cycle, so the baseline (cycle 0, sampled on cycle 1's
- * prompts) and cycle 1 sample i share prompt and seed: a paired comparison (src/core/learning.ts).
- */
-export function batchSeed(batch: BatchKey): number {
-  return parseInt(sha256(`${batch.runId}/${batch.promptCycle ?? batch.cycle}/${batch.firstIndex}`).slice(0, 8), 16) & 0x7fffffff;
 }

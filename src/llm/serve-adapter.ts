@@ -12,7 +12,7 @@ import { loadRunConfig } from '../db/runs';
 import { artifactsDir } from '../env';
 import { adapterByModelName, type AdapterRow } from '../db/adapters';
 import type { Queryable } from '../db/pool';
-import { adapterModelName } from './artifacts';
+import { adapterModelName } from '../core/run-id';
 import type { LlmLogger } from './client';
 import { resolveEndpoint } from './endpoint';
 import { LlmError } from './errors';

@@ -21,7 +21,8 @@ import { inlineSvg } from './svg';
 import { learningComparison } from '../core/learning';
 import { loadLearningInput } from '../db/learning';
 import { percent } from '../core/paper-table';
-import { cycleMetricsOf, cyclePaperRows, summarize, TABLE_COLUMNS, tableRow, tableToCsv } from './table';
+import { TABLE_COLUMNS, tableRow } from '../core/paper-table';
+import { cycleMetricsOf, cyclePaperRows, summarize, tableToCsv } from './table';
 
 export interface ReportOptions {
   /** How many top architectures to show (by accuracy). */
@@ -137,7 +138,7 @@ export async function buildReport(db: Queryable, runId: string, outDir: string, 
     json: await out.write(
       'table.json',
       JSON.stringify(
-        { runId, generatedAt: now.toISOString(), columns: TABLE_COLUMNS.map((column) => ({ ...column })), summary, learning, rows },
+        { runId, generatedAt: now.toISOString(), columns: TABLE_COLUMNS.map(({ key, title }) => ({ key, title })), summary, learning, rows },
         null,
         2,
       ) + '\n',

@@ -5,7 +5,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { AccuracyPoint, FailureCount } from './series';
-import type { CycleTableRow } from './table';
+import type { CycleTableRow } from '../core/paper-table';
 
 export interface ChartSpec {
   /** File stem and element id, e.g. `valid-rate`. */

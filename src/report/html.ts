@@ -6,9 +6,9 @@
 import { escapeHtml as esc, formatCount, formatPct } from './format';
 import { describePaired, formatRate, type LearningComparison, type SeedComparison, type Verdict } from '../core/learning';
 import { formatPValue, type PairedOutcome } from '../core/paired';
-import type { CycleTableRow, RunSummary } from './table';
+import { TABLE_COLUMNS, type CycleTableRow } from '../core/paper-table';
+import type { RunSummary } from './table';
 import { percent } from '../core/paper-table';
-import { TABLE_COLUMNS } from './table';
 
 export interface RunInfo {
   id: string;

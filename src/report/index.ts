@@ -1,4 +1,5 @@
 /** The run report: `buildReport(pool, runId, outDir)` and what it is made of. */
 export { buildReport, type ReportOptions, type ReportResult } from './build';
 export { UnknownRunError } from './load';
-export type { CycleTableRow, RunSummary } from './table';
+export type { CycleTableRow } from '../core/paper-table';
+export type { RunSummary } from './table';

@@ -1,43 +1,18 @@
 /**
- * The report's renderer of the paper table (src/core/paper-table.ts): one row per cycle in
- * percent, for the HTML table, the CSV and the charts, and the run's summary from the
- * pooled row. Finished cycles use the metrics stored by the cycle workflow; a cycle still
- * running is computed from its candidate rows so far, with the same function, and marked
- * unfinished.
+ * The report's side of the paper table (src/core/paper-table.ts: the rows, the columns and
+ * the report's row in percent): which cycles it shows, the run's summary from the pooled
+ * row, and the CSV. Finished cycles use the metrics stored by the cycle workflow; a cycle
+ * still running is computed from its candidate rows so far, with the same function as
+ * bookkeeping (db/candidates cycleMetricsOfRows), and marked unfinished.
  */
-import { computeCycleMetrics } from '../core/metrics';
-import { loopRows, paperRow, percent, pooledRow, type PaperRow } from '../core/paper-table';
+import { loopRows, paperRow, percent, pooledRow, TABLE_COLUMNS, tableRow, type CycleTableRow, type PaperRow } from '../core/paper-table';
 import type { CycleMetrics } from '../core/stages';
-import { outcomeOf, type OutcomeRow } from '../db/candidates';
+import { cycleMetricsOfRows, type OutcomeRow } from '../db/candidates';
 import type { CycleRow } from '../db/runs';
-
-export interface CycleTableRow {
-  cycle: number;
-  validPct: number;
-  validLowPct: number;
-  validHighPct: number;
-  /** Samples valid at any attempt (repair from errors); null for cycle 0, the first-attempt baseline. */
-  validAfterRepairPct: number | null;
-  bestPct: number | null;
-  meanPct: number | null;
-  above40Pct: number | null;
-  /** Novel architectures admitted to the corpus in this cycle. */
-  unique: number;
-  totalTrainPrompts: number;
-  sampled: number;
-  valid: number;
-  trained: number;
-  finished: boolean;
-}
-
-export function outcomesToMetrics(cycle: CycleRow, outcomes: readonly OutcomeRow[]): CycleMetrics {
-  const own = outcomes.filter((o) => o.cycle === cycle.cycle).map(outcomeOf);
-  return computeCycleMetrics(cycle.cycle, own, cycle.corpus_size);
-}
 
 /** Each cycle's metrics: stored once it finished, computed from its rows so far while it runs. */
 export function cycleMetricsOf(cycles: readonly CycleRow[], outcomes: readonly OutcomeRow[]): Array<{ metrics: CycleMetrics; finished: boolean }> {
-  return cycles.map((cycle) => (cycle.metrics ? { metrics: cycle.metrics, finished: true } : { metrics: outcomesToMetrics(cycle, outcomes), finished: false }));
+  return cycles.map((cycle) => (cycle.metrics ? { metrics: cycle.metrics, finished: true } : { metrics: cycleMetricsOfRows(cycle.cycle, outcomes, cycle.corpus_size), finished: false }));
 }
 
 /** The paper-table rows of every cycle that sampled anything (cycle 0 only when it sampled the base model's baseline). */
@@ -45,27 +20,6 @@ export function cyclePaperRows(cycles: readonly CycleRow[], outcomes: readonly O
   return cycleMetricsOf(cycles, outcomes)
     .map(({ metrics, finished }) => paperRow(metrics, finished))
     .filter((row) => row.sampled > 0);
-}
-
-/** A paper-table row as the report shows it: rates in percent. */
-export function tableRow(row: PaperRow): CycleTableRow {
-  if (row.cycle === 'all') throw new Error('the report table has one row per cycle; the pooled row is its summary');
-  return {
-    cycle: row.cycle,
-    validPct: percent(row.validRate),
-    validLowPct: percent(row.validRateLow),
-    validHighPct: percent(row.validRateHigh),
-    validAfterRepairPct: percent(row.validAfterRepairRate),
-    bestPct: percent(row.bestAccuracy),
-    meanPct: percent(row.meanAccuracy),
-    above40Pct: percent(row.shareAbove40),
-    unique: row.unique,
-    totalTrainPrompts: row.totalTrainPrompts,
-    sampled: row.sampled,
-    valid: row.valid,
-    trained: row.trained,
-    finished: row.finished,
-  };
 }
 
 export interface RunSummary {
@@ -107,24 +61,6 @@ export function summarize(rows: readonly PaperRow[]): RunSummary {
     admitted: pooled.unique,
   };
 }
-
-/** Columns of the CSV and of the HTML table, in the paper's order first. */
-export const TABLE_COLUMNS: ReadonlyArray<{ key: keyof CycleTableRow; title: string }> = [
-  { key: 'cycle', title: 'Cycle' },
-  { key: 'validPct', title: 'Valid %' },
-  { key: 'bestPct', title: 'Best %' },
-  { key: 'meanPct', title: 'Mean %' },
-  { key: 'above40Pct', title: '≥40 %' },
-  { key: 'unique', title: 'Unique' },
-  { key: 'totalTrainPrompts', title: 'Total train prompts' },
-  { key: 'validAfterRepairPct', title: 'Valid after repair %' },
-  { key: 'validLowPct', title: 'Valid 95 % CI low' },
-  { key: 'validHighPct', title: 'Valid 95 % CI high' },
-  { key: 'sampled', title: 'Sampled' },
-  { key: 'valid', title: 'Valid' },
-  { key: 'trained', title: 'Trained' },
-  { key: 'finished', title: 'Finished' },
-];
 
 /** RFC 4180 field: quoted when it holds a comma, quote or line break. */
 export function csvField(value: unknown): string {

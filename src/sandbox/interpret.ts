@@ -6,6 +6,7 @@
  * `error` event), or a runner that left no trace at all, is infrastructure.
  */
 import { RunnerEvent, type SandboxFailure, type SandboxKind, type SandboxOutcome } from '../core/sandbox';
+import { storableText } from '../core/storable-text';
 
 export interface RunnerExit {
   code: number | null;
@@ -26,14 +27,6 @@ export type Interpretation =
   | { type: 'infra'; message: string; retryable: boolean };
 
 const MESSAGE_CHARS = 2000;
-
-/** Lone UTF-16 surrogates (in `u` mode a paired surrogate is one code point and does not match). */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/gu;
-
-/** Postgres text/jsonb reject U+0000 and unpaired surrogates; candidate output may hold both. */
-export function storableText(text: string): string {
-  return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
-}
 
 function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
   return error.issues

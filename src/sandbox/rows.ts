@@ -7,7 +7,7 @@
  */
 import type { TrainOutcome, ValidateOutcome } from '../core/sandbox';
 import type { TrainingRow, ValidationRow } from '../db/candidates';
-import { storableText } from './interpret';
+import { storableText } from '../core/storable-text';
 
 /** Postgres text and jsonb reject U+0000 and lone surrogates, in keys as in values, and candidate output may hold both. */
 export function storable<T>(value: T): T {

@@ -1,9 +1,11 @@
 /**
  * Activity proxies with the timeouts and retry policies of a run's config. Workflow code
- * only; every duration comes from `config.orchestration`.
+ * only; every duration comes from `config.orchestration`. Their types are the
+ * implementations' own (`typeof`, src/activities/index.ts), imported as types only: no
+ * activity code enters the workflow bundle.
  */
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { BookkeepingActivities, ControlActivities, GpuActivities } from '../activities/contract';
+import type { BookkeepingActivities, ControlActivities, GpuActivities } from '../activities/index';
 import { TASK_QUEUES } from '../core/task-queues';
 import type { RunConfig } from '../core/config';
 

@@ -4,7 +4,7 @@
  * Cycle 0 is the seed fine-tune on the LEMUR corpus before any sampling.
  * Deterministic: no I/O here, only activities.
  */
-import { ActivityFailure, ApplicationFailure, log, patched, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, log, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { RunConfig } from '../core/config';
 import { isRepairable } from '../core/repairable';
 import type { CycleMetrics, CycleSummary } from '../core/stages';
@@ -125,48 +125,41 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
     }
   };
 
-  if (cycle > 0) {
-    enter('sampling', `sampling ${progress.target} programs from ${input.model}`);
-    const batches = sampleBatches(config.sampling.samplesPerCycle, config.sampling.samplesPerActivity);
+  /**
+   * `total` samples of this cycle from `input.model`, `samplesPerActivity` per activity,
+   * all batches at once; the candidate ids in sample order. `promptCycle`: the cycle whose
+   * prompt to render (the baseline asks what cycle 1 asks).
+   */
+  const sampleAll = async (total: number, label: string, promptCycle?: number): Promise<number[]> => {
+    const batches = sampleBatches(total, config.sampling.samplesPerActivity);
     const sampled = await Promise.all(
       batches.map(async ([firstIndex, count]) => {
         const result = await acts.sample.sampleBatch.executeWithOptions(
-          { summary: `sample #${firstIndex}–${firstIndex + count - 1} from ${input.model}` },
-          [{ runId, cycle, model: input.model, firstIndex, count }],
+          { summary: `${label}#${firstIndex}–${firstIndex + count - 1} from ${input.model}` },
+          [{ runId, cycle, model: input.model, firstIndex, count, ...(promptCycle === undefined ? {} : { promptCycle }) }],
         );
         progress.sampled += result.candidateIds.length;
         return result.candidateIds;
       }),
     );
+    return sampled.flat();
+  };
+
+  if (cycle > 0) {
+    enter('sampling', `sampling ${progress.target} programs from ${input.model}`);
+    const candidates = await sampleAll(config.sampling.samplesPerCycle, 'sample ');
 
     // Each candidate goes on to training as soon as it validates, so the gpu queue
     // starts working while the rest are still being checked.
     enter('evaluating', `validating and training ${progress.sampled} candidates`);
-    const candidates = sampled.flat();
-    if (patched('repair-and-infra-failures')) {
-      const outcomes = await Promise.all(candidates.map((candidateId) => evaluateWithRepair(candidateId)));
-      const infra = outcomes.filter((outcome): outcome is InfraFailure => outcome !== 'done');
-      if (candidates.length > 0 && infra.length === candidates.length) {
-        // Not one candidate could be evaluated: the machinery is down, not the programs.
-        const last = infra[infra.length - 1]!;
-        throw ApplicationFailure.nonRetryable(
-          `infrastructure down: every ${last.stage} of cycle ${cycle} failed after its retries (last: ${last.message})`,
-          'InfrastructureDown',
-        );
-      }
-    } else {
-      await Promise.all(
-        candidates.map(async (candidateId) => {
-          const validation = await acts.validate.validateCandidate.executeWithOptions(
-            { summary: `validate candidate ${candidateId}` },
-            [{ candidateId }],
-          );
-          progress.validated += 1;
-          if (!validation.valid) return;
-          progress.valid += 1;
-          await acts.train.trainCandidate.executeWithOptions({ summary: `train candidate ${candidateId}` }, [{ candidateId }]);
-          progress.trained += 1;
-        }),
+    const outcomes = await Promise.all(candidates.map((candidateId) => evaluateWithRepair(candidateId)));
+    const infra = outcomes.filter((outcome): outcome is InfraFailure => outcome !== 'done');
+    if (candidates.length > 0 && infra.length === candidates.length) {
+      // Not one candidate could be evaluated: the machinery is down, not the programs.
+      const last = infra[infra.length - 1]!;
+      throw ApplicationFailure.nonRetryable(
+        `infrastructure down: every ${last.stage} of cycle ${cycle} failed after its retries (last: ${last.message})`,
+        'InfrastructureDown',
       );
     }
 
@@ -180,23 +173,13 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
   }
 
   // The baseline: what the base model writes, before any fine-tune, on cycle 1's prompt.
-  const baseline = cycle === 0 && config.sampling.baselineSamples > 0 && patched('baseline-before-seed-fine-tune');
+  const baseline = cycle === 0 && config.sampling.baselineSamples > 0;
   if (baseline) {
     enter('sampling', `baseline: ${progress.target} programs from the base model ${input.model}`);
-    const batches = sampleBatches(config.sampling.baselineSamples, config.sampling.samplesPerActivity);
-    const ids = await Promise.all(
-      batches.map(async ([firstIndex, count]) => {
-        const result = await acts.sample.sampleBatch.executeWithOptions(
-          { summary: `baseline sample #${firstIndex}–${firstIndex + count - 1} from ${input.model}` },
-          [{ runId, cycle, model: input.model, firstIndex, count, promptCycle: 1 }],
-        );
-        progress.sampled += result.candidateIds.length;
-        return result.candidateIds;
-      }),
-    );
+    const ids = await sampleAll(config.sampling.baselineSamples, 'baseline sample ', 1);
     enter('evaluating', `validating ${progress.sampled} baseline programs (first attempt only)`);
     await Promise.all(
-      ids.flat().map(async (candidateId) => {
+      ids.map(async (candidateId) => {
         try {
           const validation = await acts.validate.validateCandidate.executeWithOptions({ summary: `validate baseline candidate ${candidateId}` }, [{ candidateId }]);
           progress.validated += 1;

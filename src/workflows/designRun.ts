@@ -10,7 +10,6 @@ import {
   condition,
   continueAsNew,
   executeChild,
-  patched,
   setCurrentDetails as setUiDetails,
   setHandler,
   upsertSearchAttributes,
@@ -121,14 +120,12 @@ export async function designRun(input: DesignRunInput): Promise<RunOutcome> {
   if (!input.state) {
     upsertSearchAttributes([{ key: searchAttributes.preset, value: config.preset }]);
     await acts.bookkeeping.startRun({ runId, config });
-    if (patched('preflight-checks')) {
-      // Fail now, not after hours of work: the endpoint can serve this run, and the seed
-      // corpus has entries that validate at the run's shape and budget.
-      setCurrentDetails('checking the LLM endpoint');
-      await acts.preflight.checkEndpoint.executeWithOptions({ summary: `check the LLM endpoint for ${config.llm.model}` }, [{ runId }]);
-      setCurrentDetails('checking the seed corpus at the run\'s shape');
-      await acts.preflight.checkSeedCorpus.executeWithOptions({ summary: 'validate the seed corpus at the run\'s shape' }, [{ runId }]);
-    }
+    // Fail now, not after hours of work: the endpoint can serve this run, and the seed
+    // corpus has entries that validate at the run's shape and budget.
+    setCurrentDetails('checking the LLM endpoint');
+    await acts.preflight.checkEndpoint.executeWithOptions({ summary: `check the LLM endpoint for ${config.llm.model}` }, [{ runId }]);
+    setCurrentDetails('checking the seed corpus at the run\'s shape');
+    await acts.preflight.checkSeedCorpus.executeWithOptions({ summary: 'validate the seed corpus at the run\'s shape' }, [{ runId }]);
   }
 
   while (state.nextCycle <= state.totalCycles) {
@@ -147,7 +144,7 @@ export async function designRun(input: DesignRunInput): Promise<RunOutcome> {
     currentCycle = cycle;
     state.nextCycle = cycle + 1;
     // Decided when the cycle starts; a later `cycles` update is settled above, before the next one.
-    const skipFineTune = cycle > 0 && cycle === state.totalCycles && !config.lora.fineTuneLastCycle && patched('skip-last-fine-tune');
+    const skipFineTune = cycle > 0 && cycle === state.totalCycles && !config.lora.fineTuneLastCycle;
     setCurrentDetails(`cycle ${cycle} of ${state.totalCycles}`);
     const summary = await executeChild(designCycle, {
       workflowId: cycleWorkflowId(runId, cycle),

@@ -15,7 +15,12 @@ import { fingerprint, judgeNovelty, nearestNeighbour } from '../../src/core/nove
 import { allNeighbours, openNoveltyIndex } from '../../src/db/novelty-index';
 import { computeCycleMetrics } from '../../src/core/metrics';
 import { profileOf } from '../../src/corpus/checks';
+import { candidateRecords, insertCandidate, updateCandidate } from '../../src/db/candidates';
+import { corpusEntries, insertCorpusEntry } from '../../src/db/corpus';
+import { indexSize } from '../../src/db/novelty-index';
+import { insertRunRecord, loadCycleMetrics, startCycle } from '../../src/db/runs';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { insertPrompt, markChecked } from '../llm/support';
 import { fixture } from '../core/novelty/oracle';
 
 let db: TestDatabase;
@@ -35,28 +40,31 @@ interface CandidateSeed {
 }
 
 async function insertCandidates(runId: string, cycle: number, seeds: CandidateSeed[]): Promise<Map<number, number>> {
-  await db.pool.query(`INSERT INTO cycles (run_id, cycle, model) VALUES ($1, $2, 'base') ON CONFLICT DO NOTHING`, [runId, cycle]);
+  await startCycle(db.pool, runId, cycle, 'base');
   const ids = new Map<number, number>();
   for (const c of seeds) {
-    const { rows } = await db.pool.query<{ id: number }>(
-      `INSERT INTO candidates (run_id, cycle, sample_index, model, prompt_hash, code, status, valid, accuracy, failure_class, structural_hash)
-       VALUES ($1, $2, $3, 'base', 'p1', $4, $5, $6, $7, $8, $9) RETURNING id`,
-      [runId, cycle, c.index, c.code, c.status, c.valid, c.accuracy, c.failureClass ?? null, c.structuralHash ?? null],
+    const id = await insertCandidate(
+      db.pool,
+      { runId, cycle, sampleIndex: c.index, model: 'base' },
+      { prompt_hash: 'p1', code: c.code, status: c.status, valid: c.valid, accuracy: c.accuracy, failure_class: c.failureClass ?? null, structural_hash: c.structuralHash ?? null },
     );
-    ids.set(c.index, rows[0]!.id);
+    ids.set(c.index, id);
   }
   return ids;
 }
 
 async function verdicts(runId: string, cycle: number) {
-  const { rows } = await db.pool.query(
-    `SELECT sample_index, status, novel, failure_class, novelty FROM candidates WHERE run_id = $1 AND cycle = $2 ORDER BY sample_index`,
-    [runId, cycle],
-  );
-  return rows;
+  return (await candidateRecords(db.pool, { runId, cycle })).map(({ sample_index, status, novel, failure_class, novelty }) => ({
+    sample_index,
+    status,
+    novel,
+    failure_class,
+    novelty,
+  }));
 }
 
-const count = async (table: string) => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+const signatureCount = async () => (await indexSize(db.pool)).signatures;
+const indexCounts = async () => Object.values(await indexSize(db.pool));
 
 let seedIds: { alexnet: number; resnet: number };
 let cycle1: Map<number, number>;
@@ -64,16 +72,10 @@ let cycle1: Map<number, number>;
 before(async () => {
   db = await createTestDatabase();
   for (const runId of ['run-a', 'run-b']) {
-    await db.pool.query(`INSERT INTO runs (id, name, preset, config) VALUES ($1, 'test', 'paper', $2)`, [runId, JSON.stringify(config)]);
+    await insertRunRecord(db.pool, { id: runId, name: 'test', preset: 'paper', config });
   }
-  await db.pool.query(`INSERT INTO prompts (hash, template, template_hash, body) VALUES ('p1', 'design-v1', 't', 'write a net')`);
-  const seed = async (key: string, code: string, structuralHash: string) =>
-    (
-      await db.pool.query<{ id: number }>(
-        `INSERT INTO corpus (source, source_key, code, structural_hash) VALUES ('lemur', $1, $2, $3) RETURNING id`,
-        [key, code, structuralHash],
-      )
-    ).rows[0]!.id;
+  await insertPrompt(db.pool, 'p1', 'write a net');
+  const seed = (key: string, code: string, structuralHash: string) => insertCorpusEntry(db.pool, { source: 'lemur', sourceKey: key, code, structuralHash });
   seedIds = {
     alexnet: await seed('lemur:AlexNet', fixture('alexnet_small.py'), 'S-alex'),
     resnet: await seed('lemur:ResNet', fixture('resnet_tiny.py'), 'S-res'),
@@ -121,17 +123,15 @@ test('checkNovelty marks near-duplicates of the corpus, of earlier novel candida
   assert.deepEqual(novelty[3].structuralMatch, { kind: 'corpus', id: seedIds.resnet });
   assert.equal(novelty[1].nearest, null); // nothing shares an LSH bucket with it
   assert.equal(novelty[1].threshold, 0.85);
-  assert.equal(await count('minhash_signatures'), 2 + 5);
+  assert.equal(await signatureCount(), 2 + 5);
 });
 
 test('LSH verdicts equal brute force over every signature in scope', async () => {
   const index = await openNoveltyIndex(db.pool, config.novelty);
-  const { rows } = await db.pool.query(
-    `SELECT sample_index, code, novelty FROM candidates WHERE run_id = 'run-a' AND cycle = 1 AND novelty IS NOT NULL`,
-  );
+  const rows = (await candidateRecords(db.pool, { runId: 'run-a', cycle: 1 })).filter((row) => row.novelty !== null);
   assert.equal(rows.length, 5);
   for (const row of rows) {
-    const { signature } = fingerprint(row.code, config.novelty);
+    const { signature } = fingerprint(row.code!, config.novelty);
     const everything = await allNeighbours(db.pool, index.paramsId, { runId: 'run-a', cycle: 1, sampleIndex: row.sample_index });
     const brute = judgeNovelty(nearestNeighbour(signature, everything), null, config.novelty.threshold);
     assert.equal(row.novelty.reasons.includes('minhash'), !brute.novel, `sample ${row.sample_index}`);
@@ -142,15 +142,12 @@ test('LSH verdicts equal brute force over every signature in scope', async () =>
 test('checkNovelty is idempotent, also after a crash between candidates', async () => {
   const { checkNovelty } = createNoveltyActivities({ pool: db.pool });
   const before = await verdicts('run-a', 1);
-  const counts = [await count('minhash_signatures'), await count('lsh_bands')];
+  const counts = await indexCounts();
   // As if the first attempt died after index 3: index 6 has no verdict yet.
-  await db.pool.query(
-    `UPDATE candidates SET status = 'trained', novel = NULL, novelty = NULL WHERE id = $1`,
-    [cycle1.get(6)],
-  );
+  await updateCandidate(db.pool, cycle1.get(6)!, { status: 'trained', novel: null, novelty: null });
   assert.deepEqual(await env.run(checkNovelty, { runId: 'run-a', cycle: 1 }), { checked: 5, novel: 2, duplicates: 3 });
   assert.deepEqual(await verdicts('run-a', 1), before);
-  assert.deepEqual([await count('minhash_signatures'), await count('lsh_bands')], counts);
+  assert.deepEqual(await indexCounts(), counts);
 });
 
 test('selectAndAdmit falls back to 0.35 and admits with provenance, once', async () => {
@@ -158,10 +155,7 @@ test('selectAndAdmit falls back to 0.35 and admits with provenance, once', async
   const expected = { admitted: 2, threshold: 0.35, fallbackUsed: true };
   assert.deepEqual(await env.run(selectAndAdmit, { runId: 'run-a', cycle: 1 }), expected);
   assert.deepEqual(await env.run(selectAndAdmit, { runId: 'run-a', cycle: 1 }), expected);
-  const { rows } = await db.pool.query(
-    `SELECT source, source_key, run_id, cycle, candidate_id, prompt_hash, accuracy, structural_hash, provenance
-       FROM corpus WHERE source = 'archloop' ORDER BY candidate_id`,
-  );
+  const rows = (await corpusEntries(db.pool, { source: 'archloop' })).sort((a, b) => a.candidate_id! - b.candidate_id!);
   assert.equal(rows.length, 2);
   assert.deepEqual(
     rows.map((r) => [r.source_key, r.run_id, r.cycle, r.candidate_id, r.prompt_hash, r.accuracy, r.structural_hash]),
@@ -182,7 +176,7 @@ test('later cycles compare against this run’s admissions, other runs do not', 
   await insertCandidates('run-b', 1, [{ index: 0, code: vgg, status: 'trained', valid: true, accuracy: 0.7 }]);
   assert.deepEqual(await env.run(checkNovelty, { runId: 'run-a', cycle: 2 }), { checked: 1, novel: 0, duplicates: 1 });
   assert.deepEqual(await env.run(checkNovelty, { runId: 'run-b', cycle: 1 }), { checked: 1, novel: 1, duplicates: 0 });
-  const admittedVgg = (await db.pool.query<{ id: number }>(`SELECT id FROM corpus WHERE source_key = 'run-a/1/1'`)).rows[0]!.id;
+  const [admittedVgg] = (await corpusEntries(db.pool, { sourceKey: 'run-a/1/1' })).map((entry) => entry.id);
   const [row] = await verdicts('run-a', 2);
   assert.deepEqual(row.novelty.nearest, { kind: 'corpus', id: admittedVgg, similarity: 1 });
 });
@@ -190,16 +184,11 @@ test('later cycles compare against this run’s admissions, other runs do not', 
 test('stored cycle metrics equal metrics recomputed from the candidate rows', async () => {
   const { finishCycle } = createBookkeepingActivities({ pool: db.pool });
   // Seeds teach only once validated at the run's shape: AlexNet passed there, ResNet failed.
-  await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $3, true), ($2, $3, false)`, [
-    seedIds.alexnet,
-    seedIds.resnet,
-    profileOf(config),
-  ]);
+  await markChecked(db.pool, seedIds.alexnet, profileOf(config), true);
+  await markChecked(db.pool, seedIds.resnet, profileOf(config), false);
   const returned = await env.run(finishCycle, { runId: 'run-a', cycle: 1 });
-  const stored = (await db.pool.query(`SELECT metrics FROM cycles WHERE run_id = 'run-a' AND cycle = 1`)).rows[0].metrics;
-  const { rows } = await db.pool.query(
-    `SELECT valid, accuracy, failure_class, admitted FROM candidates WHERE run_id = 'run-a' AND cycle = 1`,
-  );
+  const stored = (await loadCycleMetrics(db.pool, 'run-a')).find((m) => m.cycle === 1);
+  const rows = await candidateRecords(db.pool, { runId: 'run-a', cycle: 1 });
   const recomputed = computeCycleMetrics(
     1,
     rows.map((r) => ({ valid: r.valid === true, accuracy: r.accuracy, failureClass: r.failure_class, admitted: r.admitted })),

@@ -11,6 +11,7 @@ import { createSampleActivities } from '../../src/activities/sample';
 import type { Extraction } from '../../src/core/extract';
 import { diagnose, failureLine, isRepairable, renderRepair, unchangedAsFailure } from '../../src/core/repair';
 import { loadPromptTemplate } from '../../src/llm/prompt-files';
+import { candidateRecord, updateCandidate } from '../../src/db/candidates';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { completion, startFakeServer, type FakeServer } from '../llm/fake-server';
 import { activityEnv, insertRun, NET, runActivity } from '../llm/support';
@@ -140,11 +141,12 @@ describe('repairCandidate', () => {
     replies = ['        self.fc = nn.Linear(1568, num_classes)\n```'];
     const { sampleBatch } = createSampleActivities({ pool: db.pool });
     const { candidateIds } = await runActivity(activityEnv(), sampleBatch, { runId, cycle: 1, model: 'm', firstIndex: 0, count: 1 });
-    await db.pool.query(
-      `UPDATE candidates SET status = 'invalid', valid = false, failure_class = 'forward',
-              failure_message = 'RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3136 and 1568x10) (line 14: x)' WHERE id = $1`,
-      [candidateIds[0]],
-    );
+    await updateCandidate(db.pool, candidateIds[0]!, {
+      status: 'invalid',
+      valid: false,
+      failure_class: 'forward',
+      failure_message: 'RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3136 and 1568x10) (line 14: x)',
+    });
     return candidateIds[0]!;
   }
 
@@ -161,20 +163,20 @@ describe('repairCandidate', () => {
     const before = server.requests.length;
     assert.deepEqual(await runActivity(activityEnv(), repairCandidate, { candidateId: id }), first, 'a retried repair finds its stored attempt');
     assert.equal(server.requests.length, before);
-    const { rows } = await db.pool.query(`SELECT attempt, parent_id, sample_index, code FROM candidates WHERE id = $1`, [first.candidateId]);
-    assert.deepEqual([rows[0].attempt, rows[0].parent_id, rows[0].sample_index], [1, id, 0]);
-    assert.match(rows[0].code, /nn\.AdaptiveAvgPool2d\(1\)/);
+    const repaired = await candidateRecord(db.pool, first.candidateId);
+    assert.deepEqual([repaired.attempt, repaired.parent_id, repaired.sample_index], [1, id, 0]);
+    assert.match(repaired.code!, /nn\.AdaptiveAvgPool2d\(1\)/);
   });
 
   test('a repair that hands back the same program is caught as unchanged', async () => {
     const id = await failedCandidate('run-same', 'feedback');
-    const { rows: parent } = await db.pool.query(`SELECT completion FROM candidates WHERE id = $1`, [id]);
+    const parent = await candidateRecord(db.pool, id);
     const prefill = server.requests.at(-1)!.body.messages.at(-1).content as string;
-    replies = [(parent[0].completion as string).slice(prefill.length)];
+    replies = [parent.completion!.slice(prefill.length)];
     const { repairCandidate } = createRepairActivities({ pool: db.pool });
     const result = await runActivity(activityEnv(), repairCandidate, { candidateId: id });
-    const { rows } = await db.pool.query(`SELECT status, failure_class FROM candidates WHERE id = $1`, [result.candidateId]);
-    assert.deepEqual([rows[0].status, rows[0].failure_class], ['extract-failed', 'unchanged']);
+    const repaired = await candidateRecord(db.pool, result.candidateId);
+    assert.deepEqual([repaired.status, repaired.failure_class], ['extract-failed', 'unchanged']);
   });
 
   test('resample: the design prompt again, no feedback', async () => {

@@ -11,7 +11,10 @@ import { profileOf } from '../../src/corpus/checks';
 import type { SampleBatchInput } from '../../src/core/stages';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { apiError, startFakeServer, type FakeServer, type RecordedRequest, type ScriptedResponse } from '../llm/fake-server';
-import { activityEnv, insertRun, insertSeed, NET, runActivity } from '../llm/support';
+import { markAdapterPublished, markAdapterReady, upsertTrainingAdapter } from '../../src/db/adapters';
+import { candidateRecords, deleteCandidate } from '../../src/db/candidates';
+import { promptByHash } from '../../src/db/prompts';
+import { activityEnv, insertRun, insertSeed, markChecked, NET, runActivity } from '../llm/support';
 
 const ANSWERS: [string, string][] = [
   [`Here is my design:\n\`\`\`python\n${NET(24)}\`\`\`\nIt should train fast.`, 'stop'],
@@ -46,7 +49,7 @@ describe('sampleBatch', () => {
     for (const [name, width, accuracy] of [['Good', 32, 0.62], ['Weak', 4, 0.2]] as const) {
       const id = await insertSeed(db.pool, name, NET(width), accuracy);
       // Seeds teach only once they validated at the run's shape (src/corpus/checks.ts).
-      await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $2, true)`, [id, profileOf(buildConfig('demo', {}))]);
+      await markChecked(db.pool, id, profileOf(buildConfig('demo', {})), true);
     }
     await insertRun(db.pool, 'run-a', { llm: { baseUrl: server.url, maxRetries: 1 }, sampling: { maxNewTokens: 768 }, prompt: { template: 'design-v1' } });
   });
@@ -64,34 +67,33 @@ describe('sampleBatch', () => {
     assert.equal(result.extracted, 1);
     assert.ok(heartbeats.length >= 1);
 
-    const { rows } = await db.pool.query(
-      `SELECT c.sample_index, c.status, c.failure_class, c.code IS NOT NULL AS has_code, c.completion, c.usage, p.body, p.template
-         FROM candidates c JOIN prompts p ON p.hash = c.prompt_hash WHERE run_id = 'run-a' ORDER BY sample_index`,
-    );
-    assert.deepEqual(rows.map((r) => [r.sample_index, r.status, r.failure_class, r.has_code]), [
+    const rows = await candidateRecords(db.pool, { runId: 'run-a' });
+    const prompt = (await promptByHash(db.pool, rows[0]!.prompt_hash!))!;
+    assert.deepEqual(rows.map((r) => [r.sample_index, r.status, r.failure_class, r.code !== null]), [
       [0, 'sampled', null, true],
       [1, 'extract-failed', 'no-code', false],
       [2, 'extract-failed', 'truncated', false],
     ]);
     assert.deepEqual(rows.map((r) => r.completion), ANSWERS.map(([text]) => text));
-    assert.equal(rows[0].usage.promptTokens, 900);
-    assert.equal(rows[0].usage.finishReason, 'stop');
-    assert.equal(typeof rows[0].usage.latencyMs, 'number');
+    assert.equal(rows[0]!.usage.promptTokens, 900);
+    assert.equal(rows[0]!.usage.finishReason, 'stop');
+    assert.equal(typeof rows[0]!.usage.latencyMs, 'number');
     // The prompt: the demo task, and the only reference above referenceMinAccuracy (0.4).
-    assert.equal(rows[0].template, 'design-v1');
-    assert.match(rows[0].body, /Fashion-MNIST, 10 classes/);
-    assert.match(rows[0].body, /reached 62\.0 % accuracy on CIFAR-10/);
-    assert.match(rows[0].body, /nn\.Conv2d\(in_shape\[1\], 32, 3\)/);
+    assert.ok(rows.every((r) => r.prompt_hash === prompt.hash), 'one prompt for the batch');
+    assert.equal(prompt.template, 'design-v1');
+    assert.match(prompt.body, /Fashion-MNIST, 10 classes/);
+    assert.match(prompt.body, /reached 62\.0 % accuracy on CIFAR-10/);
+    assert.match(prompt.body, /nn\.Conv2d\(in_shape\[1\], 32, 3\)/);
   });
 
   test('a retry asks only for the sample indexes not stored yet', async () => {
     const before = server.requests.length;
-    const ids = (await db.pool.query(`SELECT id FROM candidates WHERE run_id = 'run-a' ORDER BY sample_index`)).rows.map((r) => r.id);
+    const ids = (await candidateRecords(db.pool, { runId: 'run-a' })).map((r) => r.id);
     const again = await runActivity(activityEnv(), sampleBatch, { runId: 'run-a', cycle: 1, model: 'smollm2-135m-instruct', firstIndex: 0, count: 3 });
     assert.equal(server.requests.length, before);
     assert.deepEqual(again.candidateIds, ids);
 
-    await db.pool.query(`DELETE FROM candidates WHERE run_id = 'run-a' AND sample_index = 1`);
+    await deleteCandidate(db.pool, ids[1]!);
     const refilled = await runActivity(activityEnv(), sampleBatch, { runId: 'run-a', cycle: 1, model: 'smollm2-135m-instruct', firstIndex: 0, count: 3 });
     assert.equal(server.requests.length, before + 1);
     assert.equal(server.requests.at(-1)!.body.n, 1);
@@ -110,12 +112,10 @@ describe('sampleBatch', () => {
     const reply = request.messages.at(-1);
     assert.equal(reply.role, 'assistant');
     assert.match(reply.content, /^```python\nimport torch[\s\S]*def supported_hyperparameters\(\):[\s\S]*num_classes = out_shape\[0\]\n$/);
-    const { rows } = await db.pool.query(
-      `SELECT c.completion, c.usage, p.messages FROM candidates c JOIN prompts p ON p.hash = c.prompt_hash WHERE run_id = 'run-v2' ORDER BY sample_index`,
-    );
-    assert.ok(rows[0].completion.startsWith(reply.content), 'the whole reply is stored, prefill first');
-    assert.equal(rows[0].usage.prefilledChars, reply.content.length);
-    assert.deepEqual(rows[0].messages.map((m: { role: string }) => m.role), ['user', 'assistant']);
+    const [row] = await candidateRecords(db.pool, { runId: 'run-v2' });
+    assert.ok(row!.completion!.startsWith(reply.content), 'the whole reply is stored, prefill first');
+    assert.equal(row!.usage.prefilledChars, reply.content.length);
+    assert.deepEqual((await promptByHash(db.pool, row!.prompt_hash!))!.messages!.map((m) => m.role), ['user', 'assistant']);
   });
 
   test('an unreachable endpoint fails the activity retryably, naming the URL; nothing is stored', async () => {
@@ -132,8 +132,7 @@ describe('sampleBatch', () => {
         return true;
       },
     );
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM candidates WHERE run_id = 'run-down'`);
-    assert.equal(rows[0].n, 0);
+    assert.equal((await candidateRecords(db.pool, { runId: 'run-down' })).length, 0);
   });
 
   test('a wrong key fails the activity for good', async () => {
@@ -162,9 +161,9 @@ describe('sampleBatch', () => {
       }),
     );
     await insertRun(db.pool, 'run-restart', { llm: { baseUrl: forgetful.url } });
-    await db.pool.query(
-      `INSERT INTO adapters (run_id, cycle, path, base_model, status, model_name) VALUES ('run-restart', 0, '/adapters/c0', 'base', 'published', 'archloop-run-restart-cycle-0')`,
-    );
+    const adapter = await upsertTrainingAdapter(db.pool, { runId: 'run-restart', cycle: 0, path: '/adapters/c0', baseModel: 'base', parentId: null, dataHash: 'x' });
+    await markAdapterReady(db.pool, adapter.id, '/adapters/c0', {});
+    await markAdapterPublished(db.pool, adapter.id, 'archloop-run-restart-cycle-0');
     const result = await runActivity(activityEnv(), sampleBatch, { runId: 'run-restart', cycle: 1, model: 'archloop-run-restart-cycle-0', firstIndex: 0, count: 2 });
     assert.equal(result.candidateIds.length, 2);
     const load = forgetful.requests.find((r) => r.path === '/v1/load_lora_adapter');

@@ -11,6 +11,8 @@ import type { TrainResult, ValidateResult } from '../../src/core/stages';
 import { createTrainActivities, createValidateActivities } from '../../src/activities/sandbox-stages';
 import { SandboxInfraError } from '../../src/sandbox/errors';
 import { runSandbox } from '../../src/sandbox/runner';
+import { candidateRecord, insertCandidate, updateCandidate } from '../../src/db/candidates';
+import { insertRun, startCycle } from '../../src/db/runs';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { GOOD_NET, CHATTY_NUL, FORGERIES, SHAPE_BUG, SMALL, forging } from '../sandbox/helpers';
 
@@ -23,19 +25,15 @@ describe('sandbox activities', { skip: enabled ? false : 'DATABASE_URL is not se
   before(async () => {
     db = await createTestDatabase();
     const config = buildConfig('demo', SMALL);
-    await db.pool.query(`INSERT INTO runs (id, name, preset, config) VALUES ('run-1', 'test', 'demo', $1)`, [JSON.stringify(config)]);
-    await db.pool.query(`INSERT INTO cycles (run_id, cycle, model) VALUES ('run-1', 1, 'm')`);
+    await insertRun(db.pool, 'run-1', config);
+    await startCycle(db.pool, 'run-1', 1, 'm');
   });
   after(async () => {
     await db?.drop();
   });
 
   async function candidate(code: string | null, status = 'sampled'): Promise<number> {
-    const { rows } = await db.pool.query<{ id: number }>(
-      `INSERT INTO candidates (run_id, cycle, sample_index, model, code, status) VALUES ('run-1', 1, $1, 'm', $2, $3) RETURNING id`,
-      [nextIndex++, code, status],
-    );
-    return rows[0]!.id;
+    return insertCandidate(db.pool, { runId: 'run-1', cycle: 1, sampleIndex: nextIndex++, model: 'm' }, { code, status });
   }
 
   function counting() {
@@ -57,13 +55,12 @@ describe('sandbox activities', { skip: enabled ? false : 'DATABASE_URL is not se
     const result = await env.run(validateCandidate, { candidateId: id });
     assert.deepEqual(result, { candidateId: id, valid: true, failureClass: null });
     assert.ok(beats.length >= 2, 'progress heartbeats');
-    const { rows } = await db.pool.query(`SELECT * FROM candidates WHERE id = $1`, [id]);
-    const row = rows[0];
+    const row = await candidateRecord(db.pool, id);
     assert.equal(row.status, 'valid');
     assert.equal(row.valid, true);
-    assert.match(row.structural_hash, /^[0-9a-f]{64}$/);
+    assert.match(row.structural_hash!, /^[0-9a-f]{64}$/);
     assert.equal(row.graph_ir.method, 'fx');
-    assert.ok(row.params > 0 && row.flops > 0);
+    assert.ok(row.params! > 0 && row.flops! > 0);
     assert.equal(row.validation.kind, 'validate');
     assert.ok(row.timings.validate.totalS > 0);
 
@@ -74,16 +71,16 @@ describe('sandbox activities', { skip: enabled ? false : 'DATABASE_URL is not se
     const trained = (await new MockActivityEnvironment().run(trainCandidate, { candidateId: id })) as TrainResult;
     assert.equal(trained.failureClass, null);
     assert.ok((trained.accuracy ?? 0) > 0.2);
-    const after = (await db.pool.query(`SELECT status, accuracy, training, timings FROM candidates WHERE id = $1`, [id])).rows[0];
+    const after = (await candidateRecord(db.pool, id));
     assert.equal(after.status, 'trained');
     assert.equal(after.accuracy, trained.accuracy);
     assert.equal(after.training.testSize, 256);
     assert.ok(after.timings.validate && after.timings.train, 'timings of both stages kept');
 
     // A late validate retry cannot move the candidate backwards.
-    await db.pool.query(`UPDATE candidates SET validation = NULL WHERE id = $1`, [id]);
+    await updateCandidate(db.pool, id, { validation: null });
     await env.run(validateCandidate, { candidateId: id });
-    assert.equal((await db.pool.query(`SELECT status FROM candidates WHERE id = $1`, [id])).rows[0].status, 'trained');
+    assert.equal((await candidateRecord(db.pool, id)).status, 'trained');
   });
 
   test('an invalid candidate is stored as invalid and not trained', async () => {
@@ -91,9 +88,9 @@ describe('sandbox activities', { skip: enabled ? false : 'DATABASE_URL is not se
     const { validateCandidate } = createValidateActivities({ pool: db.pool });
     const result = (await new MockActivityEnvironment().run(validateCandidate, { candidateId: id })) as ValidateResult;
     assert.deepEqual(result, { candidateId: id, valid: false, failureClass: 'shape' });
-    const row = (await db.pool.query(`SELECT status, failure_message, graph_ir FROM candidates WHERE id = $1`, [id])).rows[0];
+    const row = (await candidateRecord(db.pool, id));
     assert.equal(row.status, 'invalid');
-    assert.match(row.failure_message, /expected \(2, 10\)/);
+    assert.match(row.failure_message!, /expected \(2, 10\)/);
     assert.equal(row.graph_ir, null);
     const { calls, runner } = counting();
     const { trainCandidate } = createTrainActivities({ pool: db.pool, runner });
@@ -119,7 +116,7 @@ describe('sandbox activities', { skip: enabled ? false : 'DATABASE_URL is not se
       const result = (await env.run(validateCandidate, { candidateId: id })) as ValidateResult;
       assert.equal(result.valid, false, name);
       assert.ok(result.failureClass, name);
-      const row = (await db.pool.query(`SELECT status, failure_message, validation FROM candidates WHERE id = $1`, [id])).rows[0];
+      const row = (await candidateRecord(db.pool, id));
       assert.equal(row.status, 'invalid', name);
       assert.ok(row.validation.claimed.includes('params'), name);
       assert.ok(beats.every((beat) => JSON.stringify(beat).length < 256), `${name}: heartbeat details stay small`);
@@ -147,7 +144,7 @@ describe('sandbox activities', { skip: enabled ? false : 'DATABASE_URL is not se
       assert.match(error.message, /bubblewrap/);
       return true;
     });
-    const row = (await db.pool.query(`SELECT status, validation FROM candidates WHERE id = $1`, [id])).rows[0];
+    const row = (await candidateRecord(db.pool, id));
     assert.equal(row.status, 'sampled');
     assert.equal(row.validation, null);
   });

@@ -9,7 +9,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createSeedActivities } from '../../src/activities/seeds';
 import { profileOf } from '../../src/corpus/checks';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { activityEnv, insertRun, insertSeed, NET, runActivity } from '../llm/support';
+import { uncheckedSeeds } from '../../src/db/corpus';
+import { activityEnv, insertRun, insertSeed, markChecked, NET, runActivity } from '../llm/support';
 
 let db: TestDatabase;
 
@@ -23,7 +24,7 @@ after(async () => {
 
 async function checkedSeed(name: string, code: string, valid: boolean, profile: string): Promise<void> {
   const id = await insertSeed(db.pool, name, code, 0.6, 'fashion-mnist');
-  await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid, failure_class) VALUES ($1, $2, $3, $4)`, [id, profile, valid, valid ? null : 'forward']);
+  await markChecked(db.pool, id, profile, valid, valid ? null : 'forward');
 }
 
 test('a run starts when a valid seed fits lora.maxSeqLen, and refuses when none does', async () => {
@@ -52,10 +53,7 @@ test('a corpus with no entry valid at the run\'s shape refuses the run, saying h
   const config = await insertRun(db.pool, 'seeds-none', { dataset: { name: 'cifar10' } });
   await checkedSeed('wrong-shape', NET(8), false, profileOf(config));
   // The first test's entries, checked (and failed) at this shape too.
-  await db.pool.query(
-    `INSERT INTO corpus_checks (corpus_id, profile, valid) SELECT id, $1, false FROM corpus ON CONFLICT DO NOTHING`,
-    [profileOf(config)],
-  );
+  for (const entry of await uncheckedSeeds(db.pool, profileOf(config))) await markChecked(db.pool, entry.id, profileOf(config), false);
   await assert.rejects(runActivity(activityEnv(), checkSeedCorpus, { runId: 'seeds-none' }), (error: unknown) => {
     assert.ok(error instanceof ApplicationFailure && error.nonRetryable);
     assert.equal(error.type, 'EmptySeedCorpus');

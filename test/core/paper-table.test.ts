@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { computeCycleMetrics } from '../../src/core/metrics';
-import { formatPaperTable, paperRows, PAPER_COLUMNS } from '../../src/core/paper-table';
+import { formatPaperTable, paperRows, TEXT_TABLE_TITLES } from '../../src/core/paper-table';
 
 const outcome = (valid: boolean, accuracy: number | null, admitted = false) => ({ valid, accuracy, failureClass: null, admitted });
 
@@ -23,7 +23,7 @@ test('rows follow the paper columns, with a pooled row', () => {
 
 test('the table prints percentages in the paper layout', () => {
   const lines = formatPaperTable([cycle1, cycle2]).split('\n');
-  assert.deepEqual(lines[0]!.split(/\s{2,}/), [...PAPER_COLUMNS]);
+  assert.deepEqual(lines[0]!.split(/\s{2,}/), [...TEXT_TABLE_TITLES]);
   assert.deepEqual(lines[2]!.trim().split(/\s{2,}/), ['1', '50.0 (15.0–85.0)', '45.00', '32.50', '50.00', '1', '100', '50.0']);
   assert.deepEqual(lines[5]!.trim().split(/\s{2,}/).slice(0, 2), ['all', '62.5 (30.6–86.3)']);
   assert.equal(formatPaperTable([]).split('\n').length, 2);

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { importLemur } from '../../src/corpus/lemur';
 import { ensureLemurWheel, lemurWheelPath } from '../../src/corpus/wheel-fetch';
 import { licenceFor, parseLicenceRule } from '../../src/corpus/lemur-layout';
+import { corpusEntries, setCorpusAccuracy } from '../../src/db/corpus';
 import { pythonBin } from '../../src/env';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { buildLemurFixtureWheel } from '../helpers/lemur';
@@ -45,11 +46,20 @@ describe('LEMUR import', () => {
         licences: { 'BSD-3-Clause': 1, 'BSD-3-Clause AND MIT': 1, MIT: 1 },
       },
     );
-    const { rows } = await db.pool.query(
-      `SELECT source, source_key, name, dataset, accuracy, licence, run_id, provenance->'bestTrial'->>'uid' AS uid,
-              (provenance->>'epochsRecorded')::int AS epochs, code LIKE '%class Net(nn.Module)%' AS has_net
-         FROM corpus ORDER BY source_key`,
-    );
+    const rows = (await corpusEntries(db.pool))
+      .sort((a, b) => a.source_key.localeCompare(b.source_key))
+      .map((e) => ({
+        source: e.source,
+        source_key: e.source_key,
+        name: e.name,
+        dataset: e.dataset,
+        accuracy: e.accuracy,
+        licence: e.licence,
+        run_id: e.run_id,
+        uid: e.provenance.bestTrial?.uid,
+        epochs: e.provenance.epochsRecorded,
+        has_net: e.code.includes('class Net(nn.Module)'),
+      }));
     assert.deepEqual(rows, [
       { source: 'lemur', source_key: 'lemur:AlexNet-tiny', name: 'AlexNet-tiny', dataset: 'cifar10', accuracy: 0.3125, licence: 'BSD-3-Clause', run_id: null, uid: 'bbb1', epochs: 1, has_net: true },
       { source: 'lemur', source_key: 'lemur:FCN32s-tiny', name: 'FCN32s-tiny', dataset: 'cifar10', accuracy: 0.25, licence: 'BSD-3-Clause AND MIT', run_id: null, uid: 'ccc1', epochs: 1, has_net: true },
@@ -59,19 +69,19 @@ describe('LEMUR import', () => {
   });
 
   test('a second import changes nothing', async () => {
-    const before = await db.pool.query('SELECT id, added_at FROM corpus ORDER BY id');
+    const before = (await corpusEntries(db.pool)).map(({ id, added_at }) => ({ id, added_at }));
     const summary = await importLemur(db.pool, { wheel });
     assert.deepEqual([summary.inserted, summary.updated, summary.unchanged], [0, 0, 3]);
-    const afterRows = await db.pool.query('SELECT id, added_at FROM corpus ORDER BY id');
-    assert.deepEqual(afterRows.rows, before.rows);
+    const afterRows = (await corpusEntries(db.pool)).map(({ id, added_at }) => ({ id, added_at }));
+    assert.deepEqual(afterRows, before);
   });
 
   test('a changed entry is updated in place', async () => {
-    await db.pool.query(`UPDATE corpus SET accuracy = 0.1 WHERE source_key = 'lemur:TinyNet'`);
+    await setCorpusAccuracy(db.pool, 'lemur:TinyNet', 0.1);
     const summary = await importLemur(db.pool, { wheel });
     assert.deepEqual([summary.inserted, summary.updated, summary.unchanged], [0, 1, 2]);
-    const { rows } = await db.pool.query(`SELECT accuracy FROM corpus WHERE source_key = 'lemur:TinyNet'`);
-    assert.equal(rows[0].accuracy, 0.5833);
+    const [entry] = await corpusEntries(db.pool, { sourceKey: 'lemur:TinyNet' });
+    assert.equal(entry!.accuracy, 0.5833);
   });
 
   test('--limit counts imported architectures, first by name', async () => {

@@ -14,6 +14,10 @@ import { computeStoredCycleMetrics } from '../../src/activities/bookkeeping';
 import { startRun } from '../../src/client/temporal';
 import { buildConfig } from '../../src/core/config';
 import { importLemur } from '../../src/corpus/lemur';
+import { profileOf } from '../../src/corpus/checks';
+import { runAdapters } from '../../src/db/adapters';
+import { candidateRecords } from '../../src/db/candidates';
+import { checkSummary } from '../../src/db/corpus';
 import { closePool } from '../../src/db/pool';
 import { loadCycleMetrics } from '../../src/db/runs';
 import { embeddedModelName } from '../../src/services/llm';
@@ -79,24 +83,19 @@ test('2 cycles × 3 candidates, every stage real', { skip: llmUrl ? false : 'nee
     assert.equal(metrics.sampled, metrics.cycle === 0 ? 2 : 3);
     assert.deepEqual(metrics, await computeStoredCycleMetrics(db.pool, runId, metrics.cycle), 'metrics = candidate rows');
   }
-  const { rows } = await db.pool.query(
-    `SELECT cycle, attempt, parent_id, status, failure_class, completion IS NOT NULL AS has_completion, prompt_hash IS NOT NULL AS has_prompt
-       FROM candidates WHERE run_id = $1`,
-    [runId],
-  );
+  const rows = await candidateRecords(db.pool, { runId });
   assert.equal(rows.filter((row) => row.attempt === 0).length, 2 + 6, 'the baseline of 2, then 2 cycles × 3');
   assert.ok(rows.every((row) => row.cycle > 0 || row.attempt === 0), 'the baseline is first attempts only');
   for (const row of rows) {
-    assert.ok(row.has_completion && row.has_prompt, 'raw completion and prompt stored');
+    assert.ok(row.completion !== null && row.prompt_hash !== null, 'raw completion and prompt stored');
     assert.notEqual(row.status, 'sampled', 'no candidate was left unjudged');
     assert.equal(row.parent_id === null, row.attempt === 0, 'each repair names the attempt it repairs');
   }
   // A 135M model rarely writes a valid program: its failures that a repair may fix got one.
-  const repairable = rows.filter((row) => row.cycle > 0 && row.attempt === 0 && ['syntax', 'contract', 'import', 'instantiate', 'forward', 'no-code', 'truncated'].includes(row.failure_class));
+  const repairable = rows.filter((row) => row.cycle > 0 && row.attempt === 0 && ['syntax', 'contract', 'import', 'instantiate', 'forward', 'no-code', 'truncated'].includes(row.failure_class ?? ''));
   assert.ok(rows.filter((row) => row.attempt === 1).length >= repairable.length);
-  const checks = await db.pool.query(`SELECT count(*)::int AS n FROM corpus_checks`);
-  assert.ok(checks.rows[0].n > 0, 'the seed corpus was checked at the run\'s shape before cycle 0');
-  const adapters = await db.pool.query(`SELECT cycle, model_name FROM adapters WHERE run_id = $1 ORDER BY cycle`, [runId]);
-  assert.deepEqual(adapters.rows.map((r) => r.cycle), [0, 1, 2]);
-  assert.ok(adapters.rows.every((r) => r.model_name), 'each adapter was published');
+  assert.ok((await checkSummary(db.pool, profileOf(config))).checked > 0, 'the seed corpus was checked at the run\'s shape before cycle 0');
+  const adapters = await runAdapters(db.pool, runId);
+  assert.deepEqual(adapters.map((r) => r.cycle), [0, 1, 2]);
+  assert.ok(adapters.every((r) => r.model_name), 'each adapter was published');
 });

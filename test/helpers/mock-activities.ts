@@ -1,15 +1,29 @@
 /**
  * Test doubles for the compute stages, for tests about orchestration (workflows, workers,
- * durability), not about the stages themselves. They write the same rows the real stages
- * write, with idempotent keys, so row counts after a crash are meaningful. Bookkeeping is
- * the real implementation.
+ * durability), not about the stages themselves. They write the rows the real stages write,
+ * through the same src/db functions (idempotent keys, status guards), so row counts after a
+ * crash are meaningful. Bookkeeping is the real implementation.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { createBookkeepingActivities } from '../../src/activities/bookkeeping';
-import type { ControlActivities, GpuActivities } from '../../src/activities/contract';
+import type { BookkeepingActivities, ControlActivities, GpuActivities } from '../../src/activities/index';
 import type { QueueName } from '../../src/core/task-queues';
+import type { TrainOutcome, ValidateOutcome } from '../../src/core/sandbox';
+import { markAdapterReady, upsertTrainingAdapter } from '../../src/db/adapters';
+import {
+  candidatesForNovelty,
+  markAdmitted,
+  novelCandidates,
+  noveltyCounts,
+  recordNovelty,
+  repairSource,
+  storeCompletion,
+  storeExtraction,
+  storeStageResult,
+} from '../../src/db/candidates';
+import { storePrompt } from '../../src/db/prompts';
 
 export interface MockOptions {
   /** Milliseconds each training activity takes (heartbeating every 100 ms). */
@@ -22,60 +36,74 @@ export interface MockOptions {
 export const mockValid = (index: number, attempt = 0) => index % 3 !== 2 || attempt > 0;
 export const mockAccuracy = (index: number) => 0.3 + ((index * 37) % 30) / 100;
 
-export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): Record<QueueName, object> {
-  const rowOf = async (candidateId: number) =>
-    (await pool.query<{ sample_index: number; attempt: number }>('SELECT sample_index, attempt FROM candidates WHERE id = $1', [candidateId]))
-      .rows[0]!;
-  const indexOf = async (candidateId: number) => (await rowOf(candidateId)).sample_index;
+const MOCK_PROMPT = { template: 'mock', templateHash: 'mock', body: 'mock prompt', prefill: '', hash: 'mock-prompt' };
 
-  const control: ControlActivities = {
+export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): Record<QueueName, object> {
+  /** A mock completion stored, then its "extracted" program (the real sampler's two writes). */
+  const storeMock = async (completion: Parameters<typeof storeCompletion>[1]) => {
+    await storePrompt(pool, MOCK_PROMPT);
+    const id = await storeCompletion(pool, completion);
+    await storeExtraction(pool, id, { ok: true, code: 'class Net: pass', source: 'fence', language: 'python' });
+    return id;
+  };
+
+  const control: Omit<ControlActivities, keyof BookkeepingActivities> = {
     async sampleBatch({ runId, cycle, model, firstIndex, count }) {
       const ids: number[] = [];
       for (let index = firstIndex; index < firstIndex + count; index++) {
-        const { rows } = await pool.query<{ id: number }>(
-          `INSERT INTO candidates (run_id, cycle, sample_index, model, completion, code)
-           VALUES ($1, $2, $3, $4, 'mock completion', 'class Net: pass')
-           ON CONFLICT (run_id, cycle, sample_index, attempt) DO UPDATE SET updated_at = now()
-           RETURNING id`,
-          [runId, cycle, index, model],
-        );
-        ids.push(rows[0]!.id);
+        const usage = { finishReason: 'stop' };
+        ids.push(await storeMock({ runId, cycle, sampleIndex: index, model, promptHash: MOCK_PROMPT.hash, completion: 'mock completion', usage }));
       }
       return { candidateIds: ids, extracted: ids.length };
     },
     async validateCandidate({ candidateId }) {
-      const row = await rowOf(candidateId);
+      const row = await repairSource(pool, candidateId);
       const valid = mockValid(row.sample_index, row.attempt);
-      await pool.query(
-        `UPDATE candidates SET valid = $2, status = $3, failure_class = $4 WHERE id = $1`,
-        [candidateId, valid, valid ? 'valid' : 'invalid', valid ? null : 'shape'],
-      );
-      return { candidateId, valid, failureClass: valid ? null : 'shape' };
+      const failureClass = valid ? null : 'shape';
+      await storeStageResult(pool, candidateId, {
+        stage: 'validate',
+        row: {
+          status: valid ? 'valid' : 'invalid',
+          sandboxMode: null,
+          valid,
+          failureClass,
+          failureMessage: null,
+          validation: { mock: true } as unknown as Omit<ValidateOutcome, 'graph'>,
+          graphIr: null,
+          structuralHash: null,
+          params: null,
+          flops: null,
+          timings: { validate: {} },
+        },
+      });
+      return { candidateId, valid, failureClass };
     },
     async repairCandidate({ candidateId }) {
-      const { rows } = await pool.query<{ id: number; attempt: number }>(
-        `INSERT INTO candidates (run_id, cycle, sample_index, attempt, parent_id, model, completion, code)
-         SELECT run_id, cycle, sample_index, attempt + 1, id, model, 'mock repair', 'class Net: pass' FROM candidates WHERE id = $1
-         ON CONFLICT (run_id, cycle, sample_index, attempt) DO UPDATE SET updated_at = now()
-         RETURNING id, attempt`,
-        [candidateId],
-      );
-      return { candidateId: rows[0]!.id, attempt: rows[0]!.attempt };
+      const failed = await repairSource(pool, candidateId);
+      const attempt = failed.attempt + 1;
+      const id = await storeMock({
+        runId: failed.run_id,
+        cycle: failed.cycle,
+        sampleIndex: failed.sample_index,
+        attempt,
+        parentId: failed.id,
+        model: failed.model,
+        promptHash: MOCK_PROMPT.hash,
+        completion: 'mock repair',
+        usage: { finishReason: 'stop' },
+      });
+      return { candidateId: id, attempt };
     },
     async checkNovelty({ runId, cycle }) {
-      const { rowCount } = await pool.query(
-        `UPDATE candidates SET novel = true, status = 'novel' WHERE run_id = $1 AND cycle = $2 AND accuracy IS NOT NULL`,
-        [runId, cycle],
-      );
-      return { checked: rowCount ?? 0, novel: rowCount ?? 0, duplicates: 0 };
+      for (const candidate of await candidatesForNovelty(pool, runId, cycle)) {
+        if (candidate.status === 'trained') await recordNovelty(pool, candidate.id, true, { mock: true });
+      }
+      return noveltyCounts(pool, runId, cycle);
     },
     async selectAndAdmit({ runId, cycle }) {
-      const { rowCount } = await pool.query(
-        `UPDATE candidates SET admitted = true, status = 'admitted'
-          WHERE run_id = $1 AND cycle = $2 AND novel AND accuracy >= 0.4`,
-        [runId, cycle],
-      );
-      return { admitted: rowCount ?? 0, threshold: 0.4, fallbackUsed: false };
+      const chosen = (await novelCandidates(pool, runId, cycle)).filter((candidate) => candidate.accuracy >= 0.4);
+      for (const candidate of chosen) await markAdmitted(pool, candidate.id);
+      return { admitted: chosen.length, threshold: 0.4, fallbackUsed: false };
     },
     async checkEndpoint() {
       return { models: ['mock'], n: true, loraApi: true };
@@ -96,18 +124,32 @@ export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): 
         Context.current().heartbeat({ waited });
         await sleep(Math.min(100, ms - waited));
       }
-      const accuracy = mockAccuracy(await indexOf(candidateId));
-      await pool.query(`UPDATE candidates SET accuracy = $2, status = 'trained' WHERE id = $1`, [candidateId, accuracy]);
+      const accuracy = mockAccuracy((await repairSource(pool, candidateId)).sample_index);
+      await storeStageResult(pool, candidateId, {
+        stage: 'train',
+        row: {
+          status: 'trained',
+          sandboxMode: null,
+          accuracy,
+          failureClass: null,
+          failureMessage: null,
+          training: { mock: true } as unknown as TrainOutcome,
+          timings: { train: {} },
+        },
+      });
       return { candidateId, accuracy, failureClass: null };
     },
     async fineTuneLora({ runId, cycle, previousAdapterId }) {
-      const { rows } = await pool.query<{ id: number }>(
-        `INSERT INTO adapters (run_id, cycle, path, base_model, parent_id, status)
-         VALUES ($1, $2, '/dev/null', 'mock', $3, 'trained')
-         ON CONFLICT (run_id, cycle) DO UPDATE SET status = 'trained' RETURNING id`,
-        [runId, cycle, previousAdapterId],
-      );
-      return { adapterId: rows[0]!.id, steps: 1, finalLoss: 0.5, pairs: 1 };
+      const adapter = await upsertTrainingAdapter(pool, {
+        runId,
+        cycle,
+        path: '/dev/null',
+        baseModel: 'mock',
+        parentId: previousAdapterId,
+        dataHash: 'mock',
+      });
+      await markAdapterReady(pool, adapter.id, '/dev/null', {});
+      return { adapterId: adapter.id, steps: 1, finalLoss: 0.5, pairs: 1 };
     },
   };
 

@@ -16,7 +16,7 @@ import { buildPairSet, replayCount } from '../../src/llm/finetune-pairs';
 import { loadPromptTemplate } from '../../src/llm/prompt-files';
 import { parseTrainerLine } from '../../src/llm/trainer';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { activityEnv, insertAdmitted, insertRun, insertSeed, NET } from './support';
+import { activityEnv, insertAdmitted, insertRun, insertSeed, markChecked, NET } from './support';
 
 describe('fine-tuning pairs', () => {
   let db: TestDatabase;
@@ -33,10 +33,10 @@ describe('fine-tuning pairs', () => {
     await insertRun(db.pool, 'run-empty', {});
     for (const [name, width, accuracy] of [['SeedHigh', 16, 0.7], ['SeedLow', 8, 0.3]] as const) {
       const id = await insertSeed(db.pool, name, NET(width), accuracy);
-      await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $2, true)`, [id, profile]);
+      await markChecked(db.pool, id, profile, true);
     }
     const failing = await insertSeed(db.pool, 'SeedFailsAtThisShape', NET(77), 0.9);
-    await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid, failure_class) VALUES ($1, $2, false, 'forward')`, [failing, profile]);
+    await markChecked(db.pool, failing, profile, false, 'forward');
     await insertSeed(db.pool, 'SeedNotChecked', NET(78), 0.9);
     await insertAdmitted(db.pool, 'run-a', 0, NET(40), 'PROMPT THAT MADE NET 40');
     await insertAdmitted(db.pool, 'run-a', 1, NET(41), 'PROMPT THAT MADE NET 41');
@@ -156,9 +156,11 @@ describe('fine-tuning pairs', () => {
   });
 
   test('an empty corpus fails fine-tuning for good, before any trainer starts', async () => {
-    await db.pool.query(`UPDATE corpus SET run_id = 'run-b', cycle = 5 WHERE run_id IS NULL`); // hide the seed
+    // A database of its own, with the run and no corpus at all.
+    const empty = await createTestDatabase();
     try {
-      const { fineTuneLora } = createFineTuneActivities({ pool: db.pool });
+      await insertRun(empty.pool, 'run-empty', {});
+      const { fineTuneLora } = createFineTuneActivities({ pool: empty.pool });
       await assert.rejects(activityEnv().run(fineTuneLora, { runId: 'run-empty', cycle: 0, previousAdapterId: null }), (error: unknown) => {
         assert.ok(error instanceof ApplicationFailure);
         assert.deepEqual([error.type, error.nonRetryable], ['empty-corpus', true]);
@@ -166,7 +168,7 @@ describe('fine-tuning pairs', () => {
         return true;
       });
     } finally {
-      await db.pool.query(`UPDATE corpus SET run_id = NULL, cycle = NULL WHERE run_id = 'run-b' AND cycle = 5`);
+      await empty.drop();
     }
   });
 

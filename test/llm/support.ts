@@ -2,35 +2,40 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { buildConfig, type RunConfig } from '../../src/core/config';
+import { insertCorpusEntry, storeCheck } from '../../src/db/corpus';
 import type { Queryable } from '../../src/db/pool';
+import { storePrompt } from '../../src/db/prompts';
+import { insertRun as insertRunRow, startCycle } from '../../src/db/runs';
 
 export async function insertRun(db: Queryable, runId: string, overrides: unknown, cycles: number[] = [0, 1, 2]): Promise<RunConfig> {
   const config = buildConfig('demo', overrides);
-  await db.query(`INSERT INTO runs (id, name, preset, config) VALUES ($1, $2, $3, $4)`, [runId, config.name, config.preset, JSON.stringify(config)]);
-  for (const cycle of cycles) await db.query(`INSERT INTO cycles (run_id, cycle, model) VALUES ($1, $2, 'base')`, [runId, cycle]);
+  await insertRunRow(db, runId, config);
+  for (const cycle of cycles) await startCycle(db, runId, cycle, 'base');
   return config;
 }
 
-export async function insertSeed(db: Queryable, name: string, code: string, accuracy: number, dataset = 'cifar10'): Promise<number> {
-  const { rows } = await db.query(
-    `INSERT INTO corpus (source, source_key, name, code, dataset, accuracy, licence) VALUES ('lemur', $1, $2, $3, $4, $5, 'MIT') RETURNING id`,
-    [`lemur:${name}`, name, code, dataset, accuracy],
-  );
-  return rows[0].id;
+export function insertSeed(db: Queryable, name: string, code: string, accuracy: number, dataset = 'cifar10'): Promise<number> {
+  return insertCorpusEntry(db, { source: 'lemur', sourceKey: `lemur:${name}`, name, code, dataset, accuracy, licence: 'MIT' });
+}
+
+/** A seed entry's verdict under a profile, as the seed check stores it. */
+export function markChecked(db: Queryable, corpusId: number, profile: string, valid: boolean, failureClass: string | null = null): Promise<void> {
+  return storeCheck(db, profile, { corpusId, valid, failureClass, failureMessage: null, params: null, flops: null, structuralHash: null });
+}
+
+/** A stored prompt (its hash is the key candidates and corpus rows refer to). */
+export async function insertPrompt(db: Queryable, hash: string, body: string, template = 'design-v1'): Promise<void> {
+  await storePrompt(db, { hash, body, template, templateHash: 'x', prefill: '' });
 }
 
 export async function insertAdmitted(db: Queryable, runId: string, cycle: number, code: string, promptBody: string | null): Promise<number> {
   let promptHash: string | null = null;
   if (promptBody !== null) {
     promptHash = `hash-${runId}-${cycle}-${code.length}`;
-    await db.query(`INSERT INTO prompts (hash, template, template_hash, body) VALUES ($1, 'design-v1', 'x', $2) ON CONFLICT DO NOTHING`, [promptHash, promptBody]);
+    await insertPrompt(db, promptHash, promptBody);
   }
-  const { rows } = await db.query(
-    `INSERT INTO corpus (source, source_key, name, code, dataset, accuracy, run_id, cycle, prompt_hash)
-     VALUES ('archloop', $1, $1, $2, 'fashion-mnist', 0.5, $3, $4, $5) RETURNING id`,
-    [`${runId}/${cycle}/${code.length}`, code, runId, cycle, promptHash],
-  );
-  return rows[0].id;
+  const sourceKey = `${runId}/${cycle}/${code.length}`;
+  return insertCorpusEntry(db, { source: 'archloop', sourceKey, name: sourceKey, code, dataset: 'fashion-mnist', accuracy: 0.5, runId, cycle, promptHash });
 }
 
 export function activityEnv(heartbeats?: unknown[]): MockActivityEnvironment {

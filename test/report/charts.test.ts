@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { allCharts } from '../../src/report/charts';
-import type { CycleTableRow } from '../../src/report/table';
+import type { CycleTableRow } from '../../src/core/paper-table';
 
 function row(cycle: number, over: Partial<CycleTableRow> = {}): CycleTableRow {
   return {

@@ -8,6 +8,9 @@
 import type pg from 'pg';
 import { buildConfig } from '../../src/core/config';
 import { computeCycleMetrics, type CandidateOutcome } from '../../src/core/metrics';
+import { insertCandidate } from '../../src/db/candidates';
+import { insertCorpusEntry } from '../../src/db/corpus';
+import { finishCycle, insertRunRecord, startCycle } from '../../src/db/runs';
 
 export const SEED_CORPUS = 5;
 export const PER_CYCLE = 12;
@@ -166,48 +169,51 @@ export interface FakeRun {
 
 export async function seedFakeRun(pool: pg.Pool, runId = 'report-test/run-1'): Promise<FakeRun> {
   const config = buildConfig('demo');
-  await pool.query(
-    `INSERT INTO runs (id, name, preset, config, status, created_at) VALUES ($1, 'report test run', 'demo', $2, 'running', '2026-01-10T08:00:00Z')`,
-    [runId, JSON.stringify(config)],
-  );
+  await insertRunRecord(pool, { id: runId, name: 'report test run', preset: 'demo', config, status: 'running', createdAt: new Date('2026-01-10T08:00:00Z') });
   for (let i = 0; i < SEED_CORPUS; i += 1) {
-    await pool.query(`INSERT INTO corpus (source, source_key, name, code, dataset, accuracy) VALUES ('lemur', $1, $2, 'pass', 'cifar10', 0.5)`, [
-      `lemur:seed-${i}`,
-      `seed-${i}`,
-    ]);
+    await insertCorpusEntry(pool, { source: 'lemur', sourceKey: `lemur:seed-${i}`, name: `seed-${i}`, code: 'pass', dataset: 'cifar10', accuracy: 0.5 });
   }
-  await pool.query(`INSERT INTO cycles (run_id, cycle, model, status) VALUES ($1, 0, 'smollm2-135m-instruct', 'finished')`, [runId]);
+  await startCycle(pool, runId, 0, 'smollm2-135m-instruct');
+  await finishCycle(pool, runId, 0, null);
   const candidates = pinned([1, 2, 3].flatMap(fakeCandidates));
   const finishedCycles = [1, 2];
   let corpusSize = SEED_CORPUS;
   for (const cycle of [1, 2, 3]) {
-    await pool.query(`INSERT INTO cycles (run_id, cycle, model, status) VALUES ($1, $2, $3, 'running')`, [runId, cycle, `adapter-c${cycle - 1}`]);
+    await startCycle(pool, runId, cycle, `adapter-c${cycle - 1}`);
     const own = candidates.filter((c) => c.cycle === cycle);
     for (const c of own) {
-      const { rows } = await pool.query<{ id: string }>(
-        `INSERT INTO candidates (run_id, cycle, sample_index, model, code, status, valid, novel, admitted, failure_class, accuracy, graph_ir, params, flops)
-         VALUES ($1, $2, $3, 'm', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
-        [runId, cycle, c.sampleIndex, c.code, c.status, c.valid, c.novel, c.admitted, c.failureClass, c.accuracy, c.graphIr === null ? null : JSON.stringify(c.graphIr), c.params, c.flops],
+      const id = await insertCandidate(
+        pool,
+        { runId, cycle, sampleIndex: c.sampleIndex, model: 'm' },
+        {
+          code: c.code,
+          status: c.status,
+          valid: c.valid,
+          novel: c.novel,
+          admitted: c.admitted,
+          failure_class: c.failureClass,
+          accuracy: c.accuracy,
+          graph_ir: c.graphIr,
+          params: c.params,
+          flops: c.flops,
+        },
       );
       if (c.admitted) {
-        await pool.query(`INSERT INTO corpus (source, source_key, code, accuracy, run_id, cycle, candidate_id) VALUES ('archloop', $1, $2, $3, $4, $5, $6)`, [
-          `${runId}/${cycle}/${c.sampleIndex}`,
-          c.code,
-          c.accuracy,
+        await insertCorpusEntry(pool, {
+          source: 'archloop',
+          sourceKey: `${runId}/${cycle}/${c.sampleIndex}`,
+          code: c.code ?? '',
+          accuracy: c.accuracy,
           runId,
           cycle,
-          rows[0]!.id,
-        ]);
+          candidateId: id,
+        });
       }
     }
     corpusSize += own.filter((c) => c.admitted).length;
     if (finishedCycles.includes(cycle)) {
       const outcomes: CandidateOutcome[] = own.map((c) => ({ valid: c.valid === true, accuracy: c.accuracy, failureClass: c.failureClass, admitted: c.admitted }));
-      await pool.query(`UPDATE cycles SET status = 'finished', finished_at = now(), metrics = $3 WHERE run_id = $1 AND cycle = $2`, [
-        runId,
-        cycle,
-        JSON.stringify(computeCycleMetrics(cycle, outcomes, corpusSize)),
-      ]);
+      await finishCycle(pool, runId, cycle, computeCycleMetrics(cycle, outcomes, corpusSize));
     }
   }
   return { runId, candidates, finishedCycles };

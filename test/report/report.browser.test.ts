@@ -11,6 +11,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { insertCandidate } from '../../src/db/candidates';
+import { insertRunRecord, startCycle } from '../../src/db/runs';
 import { REPO_ROOT } from '../../src/env';
 import { buildReport, UnknownRunError } from '../../src/report';
 import type { CycleTableRow } from '../../src/report';
@@ -179,12 +181,10 @@ describe('report', () => {
   });
 
   it('reports a run that has trained nothing yet, with an unreadable config', async () => {
-    await db.pool.query(`INSERT INTO runs (id, name, preset, config) VALUES ('early', 'early run', 'demo', '{"old": "schema"}')`);
-    await db.pool.query(`INSERT INTO cycles (run_id, cycle, model) VALUES ('early', 1, 'base')`);
-    await db.pool.query(
-      `INSERT INTO candidates (run_id, cycle, sample_index, model, status, valid, failure_class) VALUES
-         ('early', 1, 0, 'base', 'extract-failed', NULL, 'no-code'), ('early', 1, 1, 'base', 'invalid', false, 'syntax')`,
-    );
+    await insertRunRecord(db.pool, { id: 'early', name: 'early run', preset: 'demo', config: { old: 'schema' } });
+    await startCycle(db.pool, 'early', 1, 'base');
+    await insertCandidate(db.pool, { runId: 'early', cycle: 1, sampleIndex: 0, model: 'base' }, { status: 'extract-failed', valid: null, failure_class: 'no-code' });
+    await insertCandidate(db.pool, { runId: 'early', cycle: 1, sampleIndex: 1, model: 'base' }, { status: 'invalid', valid: false, failure_class: 'syntax' });
     const out = path.join(ARTIFACTS, 'early');
     await buildReport(db.pool, 'early', out);
     const html = readFileSync(path.join(out, 'index.html'), 'utf8');

@@ -4,8 +4,8 @@ import { computeCycleMetrics, wilsonInterval } from '../../src/core/metrics';
 import type { OutcomeRow } from '../../src/db/candidates';
 import type { CycleRow } from '../../src/db/runs';
 import { accuracyPoints, failureCounts } from '../../src/report/series';
-import { percent } from '../../src/core/paper-table';
-import { tableRow, csvField, cyclePaperRows, summarize, TABLE_COLUMNS, tableToCsv } from '../../src/report/table';
+import { percent, TABLE_COLUMNS, tableRow } from '../../src/core/paper-table';
+import { csvField, cyclePaperRows, summarize, tableToCsv } from '../../src/report/table';
 
 let nextIndex = 0;
 function outcome(cycle: number, over: Partial<OutcomeRow> = {}): OutcomeRow {

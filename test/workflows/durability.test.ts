@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { startRun } from '../../src/client/temporal';
 import type { RunOutcome } from '../../src/workflows/designRun';
+import { candidateRecords } from '../../src/db/candidates';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { mockValid } from '../helpers/mock-activities';
 import { smallConfig, testClient, uniqueRunId } from '../helpers/temporal';
@@ -63,19 +64,14 @@ test('a run survives SIGKILL of its worker mid-activity; every candidate row exi
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.completed.map((c) => c.cycle), [1, 2]);
 
-  const { rows } = await db.pool.query<{ cycle: number; sample_index: number; n: number }>(
-    `SELECT cycle, sample_index, count(*)::int AS n FROM candidates WHERE run_id = $1
-      GROUP BY cycle, sample_index ORDER BY cycle, sample_index`,
-    [runId],
-  );
+  const rows = await candidateRecords(db.pool, { runId });
+  const perSample = new Map<string, number>();
+  for (const row of rows) perSample.set(`${row.cycle}/${row.sample_index}`, (perSample.get(`${row.cycle}/${row.sample_index}`) ?? 0) + 1);
   // One row per sample, two for a sample that needed a repair: nothing lost, nothing twice.
-  const expected = [1, 2].flatMap((cycle) => [0, 1, 2, 3, 4, 5].map((sample_index) => ({ cycle, sample_index, n: mockValid(sample_index) ? 1 : 2 })));
-  assert.deepEqual(rows, expected);
-  const untrained = await db.pool.query(
-    `SELECT id FROM candidates WHERE run_id = $1 AND valid AND accuracy IS NULL`,
-    [runId],
-  );
-  assert.equal(untrained.rowCount, 0, 'every valid candidate was trained despite the kill');
+  const expected = [1, 2].flatMap((cycle) => [0, 1, 2, 3, 4, 5].map((index) => [`${cycle}/${index}`, mockValid(index) ? 1 : 2] as const));
+  assert.deepEqual([...perSample], expected);
+  const untrained = rows.filter((row) => row.valid && row.accuracy === null);
+  assert.equal(untrained.length, 0, 'every valid candidate was trained despite the kill');
   // The killed activity really was retried on the new worker.
   const starts = readFileSync(events, 'utf8').match(/started \d+/g)!;
   assert.ok(new Set(starts).size < starts.length, 'some training activity started twice (before and after the kill)');

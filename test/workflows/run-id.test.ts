@@ -15,6 +15,8 @@ import { createBookkeepingActivities } from '../../src/activities/bookkeeping';
 import { InvalidRunIdError, RunIdTakenError, startRun } from '../../src/client/temporal';
 import { REPO_ROOT } from '../../src/env';
 import type { RunOutcome } from '../../src/workflows/designRun';
+import { candidateRecords } from '../../src/db/candidates';
+import { insertRunRecord, storedConfig } from '../../src/db/runs';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { smallConfig, testClient, uniqueRunId, withMockWorkers } from '../helpers/temporal';
 
@@ -54,14 +56,13 @@ describe('startRun activity (the runs table)', () => {
     const failure = await nonRetryableFailure(env().run(activities().startRun, { runId, config: other }));
     assert.equal(failure.type, 'RunIdConflict');
     assert.match(failure.message, new RegExp(`run id ${runId} already holds a run with another config`));
-    const { rows } = await db.pool.query('SELECT config FROM runs WHERE id = $1', [runId]);
-    assert.equal(rows[0].config.cycles, 1, 'the stored run is untouched');
+    assert.equal((await storedConfig(db.pool, runId) as { cycles: number }).cycles, 1, 'the stored run is untouched');
   });
 
   test('a config stored before llm.apiKeyEnv was removed still matches', async () => {
     const runId = uniqueRunId('legacy');
     const legacy = { ...config, llm: { ...config.llm, apiKeyEnv: 'OPENAI_API_KEY' } };
-    await db.pool.query('INSERT INTO runs (id, name, preset, config) VALUES ($1, $2, $3, $4)', [runId, 'x', 'demo', JSON.stringify(legacy)]);
+    await insertRunRecord(db.pool, { id: runId, name: 'x', preset: 'demo', config: legacy });
     await env().run(activities().startRun, { runId, config });
   });
 
@@ -101,7 +102,7 @@ describe('starting a run under a used id (Temporal)', () => {
 
   test('an id Temporal no longer knows but the runs table holds fails the workflow with RunIdConflict', async () => {
     const runId = uniqueRunId('forgotten');
-    await db.pool.query('INSERT INTO runs (id, name, preset, config) VALUES ($1, $2, $3, $4)', [runId, 'old', 'demo', JSON.stringify({ ...config, cycles: 7 })]);
+    await insertRunRecord(db.pool, { id: runId, name: 'old', preset: 'demo', config: { ...config, cycles: 7 } });
     await withMockWorkers(db.pool, async () => {
       await startRun(client, config, runId);
       await assert.rejects(client.workflow.getHandle(runId).result(), (error: unknown) => {
@@ -112,8 +113,7 @@ describe('starting a run under a used id (Temporal)', () => {
         return true;
       });
     });
-    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM candidates WHERE run_id = $1', [runId]);
-    assert.equal(rows[0].n, 0, 'nothing ran under the old run’s id');
+    assert.equal((await candidateRecords(db.pool, { runId })).length, 0, 'nothing ran under the old run’s id');
   });
 });
 
@@ -121,8 +121,7 @@ test('archloop run --id refuses an id in the database and points at --resume', (
   const runId = uniqueRunId('cli');
   const result = (args: string[]) =>
     spawnSync(path.join(REPO_ROOT, 'bin', 'archloop'), args, { encoding: 'utf8', env: { ...process.env, DATABASE_URL: db.url }, timeout: 60_000 });
-  return db.pool
-    .query('INSERT INTO runs (id, name, preset, config) VALUES ($1, $2, $3, $4)', [runId, 'old', 'demo', JSON.stringify(config)])
+  return insertRunRecord(db.pool, { id: runId, name: 'old', preset: 'demo', config })
     .then(() => {
       const r = result(['run', '--id', runId]);
       assert.equal(r.status, 1);

@@ -17,6 +17,9 @@ import {
   stopAfterCycleSignal,
 } from '../../src/workflows/definitions';
 import type { RunOutcome } from '../../src/workflows/designRun';
+import { runAdapters } from '../../src/db/adapters';
+import { candidateRecords } from '../../src/db/candidates';
+import { runStatus } from '../../src/db/runs';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { mockValid } from '../helpers/mock-activities';
 import { smallConfig, testClient, uniqueRunId, withMockWorkers } from '../helpers/temporal';
@@ -51,8 +54,8 @@ describe('designRun', () => {
     });
     assert.equal(outcome.status, 'completed');
     assert.deepEqual(outcome.completed.map((c) => c.cycle), [1, 2, 3]);
-    const adapters = await db.pool.query('SELECT cycle FROM adapters WHERE run_id = $1 ORDER BY cycle', [runId]);
-    assert.deepEqual(adapters.rows.map((r) => r.cycle), [1, 2, 3], 'a fine-tune after every cycle, the last one included');
+    const adapters = await runAdapters(db.pool, runId);
+    assert.deepEqual(adapters.map((r) => r.cycle), [1, 2, 3], 'a fine-tune after every cycle, the last one included');
     for (const cycle of [1, 2, 3]) {
       const child = await client.workflow.getHandle(cycleWorkflowId(runId, cycle)).describe();
       assert.equal(child.type, 'designCycle');
@@ -62,10 +65,10 @@ describe('designRun', () => {
     await assert.rejects(client.workflow.getHandle(cycleWorkflowId(runId, 4)).describe());
     await assert.rejects(client.workflow.getHandle(cycleWorkflowId(runId, 0)).describe(), 'no seed cycle when disabled');
 
-    const { rows } = await db.pool.query('SELECT cycle, count(*)::int AS n FROM candidates WHERE run_id = $1 GROUP BY cycle ORDER BY cycle', [runId]);
+    const rows = await candidateRecords(db.pool, { runId });
     // 6 samples, plus one repair for each invalid one (the mock's repairs are valid).
     const invalid = [0, 1, 2, 3, 4, 5].filter((index) => !mockValid(index)).length;
-    assert.deepEqual(rows, [1, 2, 3].map((cycle) => ({ cycle, n: 6 + invalid })));
+    assert.deepEqual([1, 2, 3].map((cycle) => rows.filter((row) => row.cycle === cycle).length), [1, 2, 3].map(() => 6 + invalid));
     const metrics = outcome.completed[0]!.metrics!;
     assert.equal(metrics.sampled, 6);
     assert.equal(metrics.valid, 6 - invalid, 'first attempts, as the paper counts');
@@ -73,8 +76,7 @@ describe('designRun', () => {
     assert.equal(metrics.repairs, invalid);
     // Each cycle samples from the adapter the previous cycle published.
     assert.equal(outcome.completed[1]!.nextModel.startsWith('mock-adapter-'), true);
-    const run = await db.pool.query('SELECT status FROM runs WHERE id = $1', [runId]);
-    assert.equal(run.rows[0].status, 'completed');
+    assert.equal(await runStatus(db.pool, runId), 'completed');
   });
 
   test('the seed fine-tune runs as cycle 0 before sampling', async () => {
@@ -87,8 +89,8 @@ describe('designRun', () => {
     assert.deepEqual(outcome.completed.map((c) => c.cycle), [0, 1]);
     assert.equal(outcome.completed[0]!.metrics, null);
     const seedModel = outcome.completed[0]!.nextModel;
-    const { rows } = await db.pool.query('SELECT DISTINCT model FROM candidates WHERE run_id = $1', [runId]);
-    assert.deepEqual(rows, [{ model: seedModel }], 'cycle 1 samples from the seed adapter');
+    const models = new Set((await candidateRecords(db.pool, { runId })).map((row) => row.model));
+    assert.deepEqual([...models], [seedModel], 'cycle 1 samples from the seed adapter');
   });
 
   test('pause holds the run between cycles, resume continues, the update changes the cycle count', async () => {
@@ -142,7 +144,7 @@ describe('designRun', () => {
 
   test('lora.fineTuneLastCycle off: no fine-tune after the last cycle, unless the run is extended, which fine-tunes on it first', async () => {
     const adapterCycles = async (runId: string) =>
-      (await db.pool.query('SELECT cycle FROM adapters WHERE run_id = $1 ORDER BY cycle', [runId])).rows.map((r) => r.cycle);
+      (await runAdapters(db.pool, runId)).map((r) => r.cycle);
 
     const ended = uniqueRunId('wf-lastft');
     const outcome = await withMockWorkers(db.pool, async () => {
@@ -167,9 +169,9 @@ describe('designRun', () => {
     );
     assert.deepEqual(longer.completed.map((c) => c.cycle), [1, 2]);
     assert.deepEqual(await adapterCycles(extended), [1], 'owed after cycle 1; none after the new last cycle');
-    const { rows } = await db.pool.query('SELECT DISTINCT model FROM candidates WHERE run_id = $1 AND cycle = 2', [extended]);
-    const adapter = await db.pool.query('SELECT id FROM adapters WHERE run_id = $1 AND cycle = 1', [extended]);
-    assert.deepEqual(rows, [{ model: `mock-adapter-${adapter.rows[0].id}` }], 'cycle 2 samples from the owed fine-tune');
+    const models = new Set((await candidateRecords(db.pool, { runId: extended, cycle: 2 })).map((row) => row.model));
+    const adapter = (await runAdapters(db.pool, extended)).find((a) => a.cycle === 1)!;
+    assert.deepEqual([...models], [`mock-adapter-${adapter.id}`], 'cycle 2 samples from the owed fine-tune');
   });
 
   test('a bad config fails the run at once, non-retryably, naming the field', async () => {
@@ -192,7 +194,6 @@ describe('designRun', () => {
     assert.equal(cause.type, 'InvalidConfig');
     assert.equal(cause.nonRetryable, true);
     assert.match(cause.message, /sampling\.topP/);
-    const runs = await db.pool.query('SELECT 1 FROM runs WHERE id = $1', [runId]);
-    assert.equal(runs.rowCount, 0, 'nothing was recorded for the invalid run');
+    assert.equal(await runStatus(db.pool, runId), undefined, 'nothing was recorded for the invalid run');
   });
 });

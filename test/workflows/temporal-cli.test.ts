@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { temporalBinary } from '../../src/services/temporal';
 import type { RunOutcome } from '../../src/workflows/designRun';
+import { candidateRecords } from '../../src/db/candidates';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { smallConfig, temporalAddressForTests, testClient, uniqueRunId, withMockWorkers } from '../helpers/temporal';
 
@@ -41,6 +42,6 @@ test('`temporal workflow start --type designRun` starts a run that the worker ex
   });
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.completed.map((c) => c.cycle), [1]);
-  const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM candidates WHERE run_id = $1 AND attempt = 0', [runId]);
-  assert.equal(rows[0].n, 6);
+  const rows = await candidateRecords(db.pool, { runId });
+  assert.equal(rows.filter((row) => row.attempt === 0).length, 6);
 });

@@ -26,7 +26,8 @@ import { LlmClient, type SampledChoice, type SampleRequest } from '../../../src/
 import { LlmError } from '../../../src/llm/errors';
 import { PYTHON_SRC, pythonBin, REPO_ROOT } from '../../../src/env';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db';
-import { activityEnv, insertRun, insertSeed, NET, runActivity } from '../support';
+import { adapterById } from '../../../src/db/adapters';
+import { activityEnv, insertRun, insertSeed, markChecked, NET, runActivity } from '../support';
 
 const run = promisify(execFile);
 const pyEnv = { ...process.env, PYTHONPATH: PYTHON_SRC, OMP_NUM_THREADS: '1' };
@@ -259,7 +260,7 @@ print(json.dumps({"prompt": render_prompt(t, pair["messages"]), "promptTokens": 
     });
     for (const width of [8, 16, 24, 32]) {
       const id = await insertSeed(db.pool, `Seed${width}`, NET(width), 0.5, 'fashion-mnist');
-      await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $2, true)`, [id, 'fashion-mnist/1x28x28/params<=2000000/flops<=200000000']);
+      await markChecked(db.pool, id, 'fashion-mnist/1x28x28/params<=2000000/flops<=200000000', true);
     }
     const { fineTuneLora } = createFineTuneActivities({ pool: db.pool });
     const input = { runId: 'run-lora', cycle: 0, previousAdapterId: null };
@@ -279,21 +280,21 @@ print(json.dumps({"prompt": render_prompt(t, pair["messages"]), "promptTokens": 
     const progress = (retrySteps as any[]).filter((d) => typeof d?.step === 'number').map((d) => d.step as number);
     assert.ok(progress[0]! >= 3, `resumed at step ${progress[0]}, expected after the checkpoint`);
     assert.deepEqual([result.steps, result.pairs], [8, 4]);
-    const { rows } = await db.pool.query('SELECT status, path FROM adapters WHERE id = $1', [result.adapterId]);
-    assert.equal(rows[0].status, 'ready');
+    const trained = (await adapterById(db.pool, result.adapterId))!;
+    assert.equal(trained.status, 'ready');
 
     const { publishAdapter } = createPublishActivities({ pool: db.pool });
     const { model } = await runActivity(activityEnv(), publishAdapter, { adapterId: result.adapterId });
     assert.equal(model, 'archloop-run-lora-cycle-0');
     assert.deepEqual(await activityEnv().run(publishAdapter, { adapterId: result.adapterId }), { model }, 'already loaded is fine');
-    assert.ok(existsSync(path.join(rows[0].path, 'adapter.gguf')), 'converted once, cached beside the PEFT adapter');
+    assert.ok(existsSync(path.join(trained.path, 'adapter.gguf')), 'converted once, cached beside the PEFT adapter');
 
     const client = clientFor(server.url);
     const [base] = await sampleAll(client, { model: 'tiny', messages: hello, count: 1, params: greedy });
     const [tuned] = await sampleAll(client, { model, messages: hello, count: 1, params: greedy });
     assert.notEqual(tuned!.text, base!.text);
     const [firstToken] = await sampleAll(client, { model, messages: hello, count: 1, params: { ...greedy, maxTokens: 1 } });
-    assert.equal(firstToken!.text, await transformersGreedy(hfDir, hello[0]!.content, 1, rows[0].path), 'the converted adapter acts as PEFT does');
+    assert.equal(firstToken!.text, await transformersGreedy(hfDir, hello[0]!.content, 1, trained.path), 'the converted adapter acts as PEFT does');
 
     const outside = await fetch(`${server.url}/load_lora_adapter`, {
       method: 'POST',
@@ -314,7 +315,7 @@ print(json.dumps({"prompt": render_prompt(t, pair["messages"]), "promptTokens": 
   test('a missing base model is a non-retryable trainer error', async () => {
     await insertRun(db.pool, 'run-nobase', { lora: { baseModel: path.join(tmp, 'no-such-model') } }, [0]);
     const id = await insertSeed(db.pool, 'Lone', NET(4), 0.5, 'fashion-mnist');
-    await db.pool.query(`INSERT INTO corpus_checks (corpus_id, profile, valid) VALUES ($1, $2, true)`, [id, 'fashion-mnist/1x28x28/params<=2000000/flops<=200000000']);
+    await markChecked(db.pool, id, 'fashion-mnist/1x28x28/params<=2000000/flops<=200000000', true);
     const { fineTuneLora } = createFineTuneActivities({ pool: db.pool });
     await assert.rejects(activityEnv().run(fineTuneLora, { runId: 'run-nobase', cycle: 0, previousAdapterId: null }), (error: any) => {
       assert.deepEqual([error.type, error.nonRetryable], ['missing-base-model', true]);
