@@ -8,6 +8,7 @@ import { getPool } from '../db/pool';
 import { createBookkeepingActivities } from './bookkeeping';
 import { createEndpointActivities } from './endpoint';
 import { createFineTuneActivities } from './finetune';
+import { createGateActivities } from './gate';
 import { createNoveltyActivities } from './novelty';
 import { createPublishActivities } from './publish';
 import { createRepairActivities } from './repair';
@@ -35,6 +36,7 @@ export function controlActivities(deps: ActivityDeps) {
     ...createNoveltyActivities(deps),
     ...createSelectActivities(deps),
     ...createPublishActivities(deps),
+    ...createGateActivities(deps),
   };
 }
 export type ControlActivities = ReturnType<typeof controlActivities>;

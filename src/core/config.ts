@@ -204,6 +204,17 @@ export const LoraConfig = z.strictObject({
    */
   fineTuneLastCycle: z.boolean().default(true),
   seed: z.number().int().nonnegative().default(42),
+  /**
+   * The adapter gate: after a fine-tune, `samples` paired samples (same prompts, same seeds)
+   * of the new adapter against the model serving; the new one is published unless it is
+   * worse at `alpha` (exact McNemar) on novel valid designs per sample. 0 = no gate.
+   */
+  gate: z
+    .strictObject({
+      samples: z.number().int().nonnegative().default(0),
+      alpha: z.number().gt(0).lt(1).default(0.05),
+    })
+    .prefault({}),
 });
 
 const seconds = z.number().positive();

@@ -162,6 +162,22 @@ export const FineTuneResult = z.strictObject({
 });
 export type FineTuneResult = z.infer<typeof FineTuneResult>;
 
+export const GateInput = CycleRef.extend({
+  adapterId: z.number().int().positive(),
+  /** The model the run samples now (the base model or the adapter published before). */
+  servingModel: z.string().min(1),
+});
+export type GateInput = z.infer<typeof GateInput>;
+
+export const GateResult = z.strictObject({
+  /** publish: the new adapter is not worse (or the gate could not tell); keep-serving: it is worse. */
+  decision: z.enum(['publish', 'keep-serving']),
+  /** False when the sample could not decide (too small, the endpoint down): then it never blocks. */
+  measured: z.boolean(),
+  reason: z.string(),
+});
+export type GateResult = z.infer<typeof GateResult>;
+
 export const PublishInput = z.strictObject({ adapterId: z.number().int().positive() });
 export type PublishInput = z.infer<typeof PublishInput>;
 

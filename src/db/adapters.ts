@@ -97,3 +97,8 @@ export async function markAdapterPublished(db: Queryable, id: number, modelName:
   if (row.status !== 'published') throw new AdapterStatusError(`adapter ${id} is still training: it cannot be published`);
   return row;
 }
+
+/** Adds the gate's verdict to an adapter's manifest (src/activities/gate.ts); the cycle's fine-tune line shows it. */
+export async function recordAdapterGate(db: Queryable, id: number, gate: Record<string, unknown>): Promise<void> {
+  await db.query(`UPDATE adapters SET manifest = manifest || jsonb_build_object('gate', $2::jsonb) WHERE id = $1`, [id, JSON.stringify(gate)]);
+}

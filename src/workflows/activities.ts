@@ -48,6 +48,8 @@ export function stageActivities(config: RunConfig) {
     ),
     preflight: proxyActivities<Pick<ControlActivities, 'checkEndpoint' | 'checkSeedCorpus'>>(options(config, control, o.seedCheckTimeoutS, true)),
     publish: proxyActivities<Pick<ControlActivities, 'publishAdapter'>>(options(config, control, o.publishTimeoutS, false)),
+    // Samples both models: as long as a fine-tune may take, heartbeating.
+    gate: proxyActivities<Pick<ControlActivities, 'gateAdapter'>>(options(config, control, o.fineTuneTimeoutS, true)),
     train: proxyActivities<Pick<GpuActivities, 'trainCandidate'>>(options(config, gpu, o.trainTimeoutS, true)),
     fineTune: proxyActivities<Pick<GpuActivities, 'fineTuneLora'>>(options(config, gpu, o.fineTuneTimeoutS, true)),
   };

@@ -7,7 +7,7 @@
 import { ActivityFailure, ApplicationFailure, log, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { RunConfig } from '../core/config';
 import { isRepairable } from '../core/repairable';
-import type { CycleMetrics, CycleSummary } from '../core/stages';
+import type { CycleMetrics, CycleSummary, GateResult } from '../core/stages';
 import { stageActivities } from './activities';
 import { cycleProgressQuery, type CycleProgress, type CycleStage } from './definitions';
 
@@ -23,17 +23,36 @@ export interface DesignCycleInput {
   fineTune?: boolean;
 }
 
-/** The LoRA fine-tune on the corpus as of `cycle`, then its adapter published: the model the next cycle samples. */
+/**
+ * The LoRA fine-tune on the corpus as of `cycle`, then — if the adapter gate (lora.gate) lets
+ * it through — its adapter published: the model the next cycle samples. A gate that says the
+ * new adapter is worse keeps the model serving (and the adapter it came from); a gate that
+ * fails for good (its retries spent) cannot decide, so it never blocks the run.
+ */
 export async function fineTuneAndPublish(
   acts: ReturnType<typeof stageActivities>,
+  config: RunConfig,
   runId: string,
   cycle: number,
-  previousAdapterId: number | null,
+  serving: { model: string; adapterId: number | null },
   publishing: (adapterId: number) => void = () => {},
-): Promise<{ model: string; adapterId: number }> {
+): Promise<{ model: string; adapterId: number | null }> {
   const tuned = await acts.fineTune.fineTuneLora.executeWithOptions({ summary: `LoRA fine-tune after cycle ${cycle}` }, [
-    { runId, cycle, previousAdapterId },
+    { runId, cycle, previousAdapterId: serving.adapterId },
   ]);
+  if (config.lora.gate.samples > 0) {
+    let gate: GateResult;
+    try {
+      gate = await acts.gate.gateAdapter.executeWithOptions({ summary: `gate adapter ${tuned.adapterId} against ${serving.model}` }, [
+        { runId, cycle, adapterId: tuned.adapterId, servingModel: serving.model },
+      ]);
+    } catch (error) {
+      if (!(error instanceof ActivityFailure)) throw error;
+      gate = { decision: 'publish', measured: false, reason: `not measured: ${error.cause?.message ?? error.message}` };
+    }
+    log.info('adapter gate', { runId, cycle, adapterId: tuned.adapterId, ...gate });
+    if (gate.decision === 'keep-serving') return serving;
+  }
   publishing(tuned.adapterId);
   const published = await acts.publish.publishAdapter.executeWithOptions({ summary: `publish adapter ${tuned.adapterId}` }, [
     { adapterId: tuned.adapterId },
@@ -196,7 +215,7 @@ export async function designCycle(input: DesignCycleInput): Promise<CycleSummary
   let adapterId = input.adapterId;
   if (config.lora.enabled && (cycle > 0 || config.lora.seedFineTune) && input.fineTune !== false) {
     enter('fine-tuning', cycle === 0 ? 'seed fine-tune on the LEMUR corpus' : 'LoRA fine-tune on the grown corpus');
-    ({ model: nextModel, adapterId } = await fineTuneAndPublish(acts, runId, cycle, input.adapterId, (adapter) =>
+    ({ model: nextModel, adapterId } = await fineTuneAndPublish(acts, config, runId, cycle, { model: input.model, adapterId: input.adapterId }, (adapter) =>
       enter('publishing', `publishing adapter ${adapter}`),
     ));
   }

@@ -138,7 +138,7 @@ export async function designRun(input: DesignRunInput): Promise<RunOutcome> {
       // The run was extended after a last cycle that skipped its fine-tune: the next cycle
       // samples from a model that has seen that cycle's admissions, as in any other run.
       setCurrentDetails(`fine-tune after cycle ${state.fineTuneOwed}, owed now that cycle ${cycle} follows`);
-      ({ model: state.model, adapterId: state.adapterId } = await fineTuneAndPublish(acts, runId, state.fineTuneOwed, state.adapterId));
+      ({ model: state.model, adapterId: state.adapterId } = await fineTuneAndPublish(acts, config, runId, state.fineTuneOwed, { model: state.model, adapterId: state.adapterId }));
       state.fineTuneOwed = null;
     }
     currentCycle = cycle;

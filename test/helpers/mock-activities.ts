@@ -30,6 +30,8 @@ export interface MockOptions {
   trainMs?: number;
   /** Called when a training activity starts (e.g. to kill the worker mid-activity). */
   onTrainStart?: (candidateId: number) => void;
+  /** Cycles whose new adapter the gate keeps out (lora.gate). */
+  gateRejects?: number[];
 }
 
 /** Deterministic fake outcomes keyed by sample index: every third program is invalid at first; its repair is valid. */
@@ -113,6 +115,10 @@ export function createMockActivities(pool: pg.Pool, options: MockOptions = {}): 
     },
     async publishAdapter({ adapterId }) {
       return { model: `mock-adapter-${adapterId}` };
+    },
+    async gateAdapter({ cycle }) {
+      if (options.gateRejects?.includes(cycle)) return { decision: 'keep-serving' as const, measured: true, reason: `mock: worse after cycle ${cycle}` };
+      return { decision: 'publish' as const, measured: true, reason: 'mock: not worse' };
     },
   };
 

@@ -174,6 +174,28 @@ describe('designRun', () => {
     assert.deepEqual([...models], [`mock-adapter-${adapter.id}`], 'cycle 2 samples from the owed fine-tune');
   });
 
+  test('the adapter gate: a new adapter judged worse is not published, and the next cycle samples from the model serving', async () => {
+    const runId = uniqueRunId('wf-gate');
+    const outcome = await withMockWorkers(
+      db.pool,
+      async () => {
+        await startRun(client, smallConfig({ cycles: 3, lora: { gate: { samples: 8 } } }), runId);
+        return client.workflow.getHandle(runId).result() as Promise<RunOutcome>;
+      },
+      { gateRejects: [2] },
+    );
+    const adapters = await runAdapters(db.pool, runId);
+    assert.deepEqual(adapters.map((a) => a.cycle), [1, 2, 3], 'every cycle fine-tunes');
+    const modelOf = async (cycle: number) => [...new Set((await candidateRecords(db.pool, { runId, cycle })).map((row) => row.model))];
+    const first = adapters.find((a) => a.cycle === 1)!;
+    assert.deepEqual(await modelOf(2), [`mock-adapter-${first.id}`]);
+    assert.deepEqual(await modelOf(3), [`mock-adapter-${first.id}`], "cycle 2's adapter was kept out: cycle 3 samples from cycle 1's");
+    assert.equal(outcome.completed[2]!.nextModel, `mock-adapter-${adapters.find((a) => a.cycle === 3)!.id}`);
+    const history = await client.workflow.getHandle(cycleWorkflowId(runId, 2)).fetchHistory();
+    const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    assert.ok(scheduled.includes('gateAdapter') && !scheduled.includes('publishAdapter'), scheduled.join(', '));
+  });
+
   test('a bad config fails the run at once, non-retryably, naming the field', async () => {
     const runId = uniqueRunId('wf-badconfig');
     const bad = { ...smallConfig(), sampling: { ...smallConfig().sampling, topP: 7 } };
