@@ -40,7 +40,8 @@ export async function fineTuneAndPublish(
   const tuned = await acts.fineTune.fineTuneLora.executeWithOptions({ summary: `LoRA fine-tune after cycle ${cycle}` }, [
     { runId, cycle, previousAdapterId: serving.adapterId },
   ]);
-  if (config.lora.gate.samples > 0) {
+  // `?.`: a config recorded in a history from before lora.gate existed has no gate (replays, runs in flight).
+  if ((config.lora.gate?.samples ?? 0) > 0) {
     let gate: GateResult;
     try {
       gate = await acts.gate.gateAdapter.executeWithOptions({ summary: `gate adapter ${tuned.adapterId} against ${serving.model}` }, [
