@@ -7,6 +7,8 @@ import { NotConfiguredError, databaseUrl } from '../env';
 import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
 import { loadLearningInput } from '../db/learning';
+import { runAdapters } from '../db/adapters';
+import { formatFineTunes } from '../core/fine-tunes';
 import { loadRunConfig, runStatus } from '../db/runs';
 import { formatPaperTable } from '../core/paper-table';
 import {
@@ -67,6 +69,8 @@ export function register(program: Command): void {
       const learning = await loadLearningInput(getPool(), runId);
       console.log(formatPaperTable([...learning.cycles]));
       console.log(`\n${formatLearning(learningComparison(learning))}`);
+      const fineTunes = formatFineTunes(await runAdapters(getPool(), runId));
+      if (fineTunes) console.log(`\n${fineTunes}`);
     });
 
   program

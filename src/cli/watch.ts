@@ -7,6 +7,8 @@ import { getPool } from '../db/pool';
 import { formatLearning, learningComparison } from '../core/learning';
 import { formatPaperTable } from '../core/paper-table';
 import { loadLearningInput } from '../db/learning';
+import { runAdapters } from '../db/adapters';
+import { formatFineTunes } from '../core/fine-tunes';
 import { loopCycleSeconds } from '../db/runs';
 import { cycleProgressQuery, cycleWorkflowId, progressQuery } from '../workflows/definitions';
 
@@ -31,7 +33,7 @@ async function snapshot(client: Client, runId: string): Promise<WatchSnapshot> {
     workflowStatus: description.status.name,
     progress,
     cycle,
-    table: `${formatPaperTable([...learning.cycles])}\n\n${formatLearning(learningComparison(learning))}`,
+    table: [formatPaperTable([...learning.cycles]), formatLearning(learningComparison(learning)), formatFineTunes(await runAdapters(pool, runId))].filter(Boolean).join('\n\n'),
     cycleSeconds: await loopCycleSeconds(pool, runId),
     uiUrl: runUiUrl(runId),
   };

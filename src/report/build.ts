@@ -20,6 +20,8 @@ import { accuracyPoints, failureCounts } from './series';
 import { inlineSvg } from './svg';
 import { learningComparison } from '../core/learning';
 import { loadLearningInput } from '../db/learning';
+import { runAdapters } from '../db/adapters';
+import { fineTuneLine } from '../core/fine-tunes';
 import { percent } from '../core/paper-table';
 import { TABLE_COLUMNS, tableRow } from '../core/paper-table';
 import { cycleMetricsOf, cyclePaperRows, summarize, tableToCsv } from './table';
@@ -144,7 +146,8 @@ export async function buildReport(db: Queryable, runId: string, outDir: string, 
       ) + '\n',
     ),
   };
-  const page = renderPage({ run: runInfo(data.run), generatedAt: now, summary, learning, rows, figures, architectures, files });
+  const fineTunes = (await runAdapters(db, runId)).map(fineTuneLine);
+  const page = renderPage({ run: runInfo(data.run), generatedAt: now, summary, learning, fineTunes, rows, figures, architectures, files });
   await out.write('index.html', page);
   return { indexPath: path.join(out.root, 'index.html'), files: out.written };
 }

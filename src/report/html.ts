@@ -51,6 +51,8 @@ export interface PageModel {
   generatedAt: Date;
   summary: RunSummary;
   learning: LearningComparison;
+  /** One line per fine-tune (src/core/fine-tunes.ts). */
+  fineTunes: string[];
   rows: CycleTableRow[];
   figures: FigureView[];
   architectures: ArchitectureView[];
@@ -197,6 +199,7 @@ export function renderPage(model: PageModel): string {
 <p class="meta"><span>run <code>${esc(run.id)}</code></span><span>preset ${esc(run.preset)}</span><span>status ${esc(run.status)}</span><span>dataset ${esc(run.dataset ?? '—')}</span><span>model ${esc(run.model ?? '—')}</span><span>started ${esc(run.createdAt.toISOString())}</span>${run.finishedAt ? `<span>finished ${esc(run.finishedAt.toISOString())}</span>` : ''}<span>report generated ${esc(model.generatedAt.toISOString())}</span></p>
 <h2>Did it learn?</h2>
 ${renderLearning(model.learning)}
+${model.fineTunes.length ? `<h3>Fine-tunes</h3>\n<ul class="meta" id="fine-tunes">${model.fineTunes.map((line) => `<li>${esc(line)}</li>`).join('')}</ul>` : ''}
 ${renderSummary(model.summary)}
 <h2>Per-cycle results</h2>
 ${renderTable(model.rows)}
