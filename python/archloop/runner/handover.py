@@ -20,8 +20,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from archloop.runner.sandbox.supervise import Reply
-
 HEADER_LIMIT = 64
 MAX_IMAGES_BYTES = 1 << 34
 
@@ -53,8 +51,9 @@ class Handover:
     share: float
     sent: bool = False
 
-    def reply(self, stage: str, elapsed_s: float) -> Reply | None:
+    def reply(self, stage: str, elapsed_s: float) -> tuple[bytes, float] | None:
+        """(what to write to the job's stdin, the seconds it has left) the first time it asks."""
         if self.sent or stage != "eval":
             return None
         self.sent = True
-        return Reply(payload(self.images), max(self.floor_s, self.share * elapsed_s))
+        return payload(self.images), max(self.floor_s, self.share * elapsed_s)

@@ -59,6 +59,5 @@ class Progress:
             self.timings["startupS"] = round(time.perf_counter() - self.handed, 4)
         if self.throttle.allow(event.stage, time.monotonic()):
             self.emit(event.model_dump(by_alias=True, exclude_none=True))
-        if self.handover is None:
-            return None
-        return self.handover.reply(event.stage, time.perf_counter() - self.handed)
+        answer = self.handover.reply(event.stage, time.perf_counter() - self.handed) if self.handover else None
+        return Reply(*answer) if answer else None
