@@ -195,6 +195,7 @@ def run(request: InnerRequest, emit: Emit, started: float | None = None, test_im
         with stage("eval", FailureClass.EVAL_ERROR, timings):
             model.eval()
             predictions = predict(model, test_batches, autocast, measured)
+        clock.check("eval", "in the evaluation")
         check_budget(measured, model, request.contract, result)
         result.predictions_b64 = base64.b64encode(predictions).decode()
         result.ok = True
