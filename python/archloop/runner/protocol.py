@@ -71,8 +71,8 @@ class ContractSection(Wire):
     validate_timeout_s: float = Field(60, gt=0)
     memory_limit_mb: int = Field(4096, gt=0)
     # A bound on what a program can carry (a table of public test images and their labels):
-    # far above any program the LLM writes in 2,048 tokens or any LEMUR seed.
-    max_code_bytes: int = Field(65_536, gt=0)
+    # above any program the LLM writes in 2,048 tokens and 99.6 % of LEMUR's (docs/sandbox.md).
+    max_code_bytes: int = Field(32_768, gt=0)
 
 
 class TrainingSection(Wire):
