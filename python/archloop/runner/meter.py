@@ -35,6 +35,7 @@ _storage_of = _TENSOR.untyped_storage
 _is_floating = _TENSOR.is_floating_point
 _element_size = _TENSOR.element_size
 _shape = _TENSOR.size
+_numel = _TENSOR.numel
 _storage_ptr = _STORAGE.data_ptr
 _storage_bytes = _STORAGE.nbytes
 _dict_of = object.__getattribute__
@@ -135,8 +136,13 @@ def _tensors(value, out: list) -> list:
 
 
 def _key_and_size(tensor) -> tuple[int, int] | None:
-    """(storage address, elements the storage holds), or None for an empty one."""
-    storage = _storage_of(tensor)
+    """(storage address, elements the storage holds), or None for an empty one. A tensor
+    without a storage of its own (sparse, nested) counts its elements, keyed by identity."""
+    try:
+        storage = _storage_of(tensor)
+    except (RuntimeError, NotImplementedError):
+        size = _numel(tensor)
+        return (id(tensor), size) if size else None
     size = _storage_bytes(storage) // _element_size(tensor)
     return (_storage_ptr(storage), size) if size else None
 
