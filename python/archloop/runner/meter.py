@@ -220,7 +220,6 @@ class Meter(TorchDispatchMode):
         return out
 
 
-
 def warm_up() -> None:
     """The first dispatch mode of a process imports ~1 s of torch: the zygote pays it once."""
     meter = Meter()
