@@ -26,6 +26,8 @@ this module's private functions, switch torch's dispatch modes off inside its fo
 private APIs, compute outside torch): those counts stay claims (docs/sandbox.md).
 """
 
+from types import MappingProxyType
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -38,9 +40,14 @@ _shape = _TENSOR.size
 _numel = _TENSOR.numel
 _storage_ptr = _STORAGE.data_ptr
 _storage_bytes = _STORAGE.nbytes
+_MODULE = torch.nn.Module
+_push_mode = torch._C._push_on_torch_dispatch_stack  # what TorchDispatchMode.__enter__/__exit__ end in
+_pop_mode = torch._C._pop_torch_dispatch_stack
 _dict_of = object.__getattribute__
-_values = dict.values  # reads a dict subclass's real items, not what it claims
-_is_instance, _tuple, _list, _len, _int = isinstance, tuple, list, len, int
+_values, _get = dict.values, dict.get  # a dict subclass's real items, not what it claims
+# builtins too: a program can rebind builtins.sum or builtins.max for every module at once
+_is_instance, _tuple, _list, _dict, _set = isinstance, tuple, list, dict, set
+_len, _int, _bool, _id, _sum, _max = len, int, bool, id, sum, max
 
 
 def _prod(values) -> int:
@@ -89,16 +96,16 @@ def _recurrent(args, out) -> int:
     (args[1] is the list of weights for cuDNN, the input-to-hidden weights for oneDNN)."""
     tokens = _prod(_shape(args[0])) // _shape(args[0])[-1]
     weights = args[1] if _is_instance(args[1], (_tuple, _list)) else args[1:3]
-    return 2 * tokens * sum(_prod(_shape(w)) for w in weights if _is_instance(w, _TENSOR) and _len(_shape(w)) == 2)
+    return 2 * tokens * _sum(_prod(_shape(w)) for w in weights if _is_instance(w, _TENSOR) and _len(_shape(w)) == 2)
 
 
 def _conv_op(args, out, transposed_at: int | None) -> int:
-    transposed = bool(args[transposed_at]) if transposed_at is not None and _len(args) > transposed_at else False
+    transposed = _bool(args[transposed_at]) if transposed_at is not None and _len(args) > transposed_at else False
     return _conv(_shape(args[0]), _shape(args[1]), _shape(out), transposed)
 
 
 _aten = torch.ops.aten
-FORMULAS = {  # the forward ops torch.utils.flop_counter counts, by overload packet, and the fused
+FORMULAS = MappingProxyType({  # read-only; the forward ops torch.utils.flop_counter counts, by overload packet, and the fused
     # paths it does not count (their matrix products would go unseen)
     _aten.mm: lambda args, out: _mm(_shape(args[0]), _shape(args[1])),
     _aten.addmm: lambda args, out: _mm(_shape(args[1]), _shape(args[2])),
@@ -119,7 +126,7 @@ FORMULAS = {  # the forward ops torch.utils.flop_counter counts, by overload pac
     _aten._transformer_encoder_layer_fwd: _native_encoder_layer,
     _aten.mkldnn_rnn_layer: _recurrent,
     _aten._cudnn_rnn: _recurrent,
-}
+})
 _formula = FORMULAS.get
 
 
@@ -129,7 +136,7 @@ def _tensors(value, out: list) -> list:
     elif _is_instance(value, (_tuple, _list)):
         for item in value:
             _tensors(item, out)
-    elif _is_instance(value, dict):
+    elif _is_instance(value, _dict):
         for item in _values(value):
             _tensors(item, out)
     return out
@@ -142,7 +149,7 @@ def _key_and_size(tensor) -> tuple[int, int] | None:
         storage = _storage_of(tensor)
     except (RuntimeError, NotImplementedError):
         size = _numel(tensor)
-        return (id(tensor), size) if size else None
+        return (_id(tensor), size) if size else None
     size = _storage_bytes(storage) // _element_size(tensor)
     return (_storage_ptr(storage), size) if size else None
 
@@ -150,24 +157,24 @@ def _key_and_size(tensor) -> tuple[int, int] | None:
 def stored(model: torch.nn.Module, into: dict[int, int] | None = None) -> dict[int, int]:
     """Every floating parameter and buffer of the module tree: storage address -> elements."""
     into = {} if into is None else into
-    seen, stack = set(), [model]
+    seen, stack = _set(), [model]
     while stack:
         module = stack.pop()
-        if id(module) in seen:
+        if _id(module) in seen:
             continue
-        seen.add(id(module))
+        seen.add(_id(module))
         try:
             state = _dict_of(module, "__dict__")
         except AttributeError:
             continue
         for name in ("_parameters", "_buffers"):
-            table = state.get(name)
-            for tensor in _values(table) if _is_instance(table, dict) else ():
+            table = _get(state, name)
+            for tensor in _values(table) if _is_instance(table, _dict) else ():
                 if _is_instance(tensor, _TENSOR) and _is_floating(tensor) and (found := _key_and_size(tensor)):
                     into[found[0]] = found[1]
-        children = state.get("_modules")
-        stack.extend(child for child in (_values(children) if _is_instance(children, dict) else ())
-                     if _is_instance(child, torch.nn.Module))
+        children = _get(state, "_modules")
+        stack.extend(child for child in (_values(children) if _is_instance(children, _dict) else ())
+                     if _is_instance(child, _MODULE))
     return into
 
 
@@ -178,9 +185,16 @@ class Meter(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.weights: dict[int, int] = {}  # storage address -> elements
-        self.produced: set[int] = set()
+        self.produced: set[int] = _set()
         self.flops = 0
         self.flops_per_image = 0.0
+
+    def __enter__(self):  # torch's own (Python) __enter__/__exit__ could be rebound: not used
+        _push_mode(self)
+        return self
+
+    def __exit__(self, *exc):
+        _pop_mode(None)
 
     def forward(self, model, x):
         """model(x) under the meter; x's storage is the input, not a weight."""
@@ -189,22 +203,22 @@ class Meter(TorchDispatchMode):
         before = self.flops
         with self:
             output = model(x)
-        self.flops_per_image = max(self.flops_per_image, (self.flops - before) / max(1, _shape(x)[0]))
+        self.flops_per_image = _max(self.flops_per_image, (self.flops - before) / _max(1, _shape(x)[0]))
         return output
 
     def params(self, model: torch.nn.Module | None = None) -> int:
         """The weights read, together with what the module tree stores."""
-        counted = dict(self.weights)
+        counted = _dict(self.weights)
         if model is not None:
             stored(model, counted)
-        return sum(counted.values())
+        return _sum(_values(counted))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         for tensor in _tensors(args, _tensors(kwargs, [])):
             found = _key_and_size(tensor)
             if found is not None and found[0] not in self.produced:
-                self.weights[found[0]] = max(self.weights.get(found[0], 0), found[1])
+                self.weights[found[0]] = _max(_get(self.weights, found[0], 0), found[1])
         formula = _formula(func._overloadpacket)
         if formula is None:
             with self:  # a composite op: count what it is made of (as FlopCounterMode does)

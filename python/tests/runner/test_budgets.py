@@ -27,8 +27,9 @@ def with_forward(program: str, code: str) -> str:
 
 BIG = with_forward(with_init(SIMPLE, BIG_INIT), USE_BIG)
 
-# Rebinds every counter it can name before its Net is built: torch's and the runner's (run in
-# a sandbox only: in-process it would rebind them for the test session too).
+# Rebinds every counter it can name before its Net is built: torch's, the runner's and the
+# builtins they could use (run in a sandbox only: in-process it would rebind them for the
+# test session too).
 REBIND_COUNTERS = '''import torch
 import torch.utils.flop_counter as flop_counter
 import archloop.runner.candidate as candidate
@@ -44,6 +45,16 @@ flop_counter.flop_registry.clear()
 candidate.count_params = lambda model: 1
 graph_ir.build = lambda model, x: (None, [], 1)
 meter_module.stored = lambda model, into=None: {} if into is None else into
+try:
+    meter_module.FORMULAS.clear()
+except AttributeError:
+    pass
+import builtins
+import torch.utils._python_dispatch as python_dispatch
+python_dispatch.TorchDispatchMode.__enter__ = lambda self: self
+python_dispatch.TorchDispatchMode.__exit__ = lambda self, *exc: None
+builtins.sum = lambda values, start=0: 0
+builtins.max = lambda *values, **k: 0
 ''' + BIG
 
 # Keeps its big weight as a buffer (trained by its own optimizer), which parameters() skips.
