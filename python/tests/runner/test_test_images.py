@@ -150,3 +150,11 @@ def test_a_table_of_the_public_test_images_matches_nothing(outcomes):
 def test_a_program_over_the_size_bound_is_refused(outcomes):
     oversized = outcomes["oversized"]
     assert oversized["failure"]["class"] == "contract" and "maxCodeBytes" in oversized["failure"]["message"]
+
+
+def test_the_hand_over_works_without_bubblewrap_too():
+    """Unsafe mode (a process of the runner's own) gets its test images the same way."""
+    result, _, _ = run_cli("train", SIMPLE, training={"timeLimitS": 60, "maxTrainImages": 512}, sandbox={"mode": "none"},
+                           extra_args=["--unsafe-no-sandbox"], env_extra={"ARCHLOOP_ALLOW_UNSAFE": "1"})
+    assert result["ok"] and result["sandbox"]["mode"] == "none", result["failure"]
+    assert result["testSize"] == 512 and result["params"] == 1562
