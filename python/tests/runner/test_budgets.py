@@ -75,6 +75,19 @@ SMALL_WHEN_VALIDATED = with_forward(with_init(SIMPLE, "self.big = nn.Linear(4000
 GROWS_IN_SETUP = with_forward(SIMPLE, "        if hasattr(self, 'big'):\n    " + USE_BIG).replace(
     "    def train_setup(self, prm):\n", "    def train_setup(self, prm):\n        self.big = nn.Linear(4000, 400)\n", 1)
 
+# Trains a second network kept outside its module tree, and answers with it only when no
+# dispatch mode is watching: the passes that are measured are the passes that are scored.
+SWITCH_WHEN_MEASURED = SIMPLE.replace("\ndef supported_hyperparameters", """
+HIDDEN = nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+
+def supported_hyperparameters""", 1).replace("    def forward(self, x):\n", """    def forward(self, x):
+        if torch._C._len_torch_dispatch_stack() == 0:
+            return HIDDEN(x)
+""", 1).replace("    def learn(self, train_data):\n", """    def learn(self, train_data):
+        HIDDEN(next(iter([torch.zeros(1, *self.shape)])))
+        self.optimizer = torch.optim.SGD(list(self.parameters()) + list(HIDDEN.parameters()), lr=0.01, momentum=0.9)
+""", 1).replace("        self.device = device\n", "        self.device = device\n        self.shape = in_shape[1:]\n", 1)
+
 
 @pytest.mark.parametrize("program", [SIMPLE, BIG, WEIGHTS_AS_BUFFER, WEIGHTS_IN_A_GLOBAL],
                          ids=["twin", "big", "weights-as-buffer", "weights-in-a-global"])
@@ -112,3 +125,12 @@ def test_a_sandboxed_train_job_reports_too_large_for_what_it_trained():
                            training={"maxTrainImages": 256})
     assert result["failure"]["class"] == "too-large" and result["accuracy"] is None, result["failure"]
     assert result["params"] >= 1_600_000 and "params" in result["claimed"]
+
+
+def test_switching_networks_while_measured_gains_nothing(train_inprocess, synthetic):
+    from .test_train import accuracy
+
+    twin, _ = train_inprocess(SIMPLE)
+    switched, _ = train_inprocess(SWITCH_WHEN_MEASURED)
+    assert switched.params == twin.params  # what it answered with is what was counted...
+    assert accuracy(switched, synthetic) <= accuracy(twin, synthetic)  # ...and what was scored
