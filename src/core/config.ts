@@ -34,6 +34,8 @@ export const ContractConfig = z.strictObject({
   validateBatchSize: positiveInt.default(2),
   validateTimeoutS: z.number().positive().default(60),
   memoryLimitMb: positiveInt.default(4096),
+  /** Largest program accepted, in bytes: a bound on the data a program can carry (a table of public test images and their labels). */
+  maxCodeBytes: positiveInt.default(32_768),
 });
 
 export const TrainingConfig = z.strictObject({
@@ -51,8 +53,13 @@ export const TrainingConfig = z.strictObject({
   channelsLast: z.boolean().default(false),
   threads: positiveInt.default(2),
   seed: z.number().int().nonnegative().default(42),
-  /** Cap on training images per epoch (0 = the whole training set). */
+  /** Cap on training images per epoch (0 = the whole training set); the sandbox holds only these. */
   maxTrainImages: z.number().int().nonnegative().default(0),
+  /** Each test pixel is moved by a per-job random amount of at most this many intensity levels, so no test image matches its public copy byte for byte. */
+  testNoise: z.number().int().min(0).max(32).default(4),
+  /** The test images reach a job only after its learn returns; from then on it has max(evalWindowMinS, evalWindowShare × its time so far) to send its predictions. */
+  evalWindowMinS: z.number().positive().default(30),
+  evalWindowShare: z.number().nonnegative().default(0.5),
 });
 
 export const LlmConfig = z.strictObject({

@@ -126,6 +126,9 @@ export const TrainOutcome = ResultBase.extend({
   threads: z.number().int().nullable(),
   seed: z.number().int(),
   loss: LossStats.nullable(),
+  /** Parameters and forward FLOPs per image of the trained network, measured on its evaluation. */
+  params: z.number().int().nonnegative().nullable().default(null),
+  flops: z.number().nonnegative().nullable().default(null),
 });
 export type TrainOutcome = z.infer<typeof TrainOutcome>;
 

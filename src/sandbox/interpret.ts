@@ -67,6 +67,8 @@ export function failedOutcome(kind: SandboxKind, failure: SandboxFailure, stderr
     threads: null,
     seed: 0,
     loss: null,
+    params: null,
+    flops: null,
   };
 }
 

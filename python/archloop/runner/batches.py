@@ -1,7 +1,12 @@
 """archloop's training iterable: the whole split lives in one uint8 tensor on the device.
 
 Per batch it gathers indices, converts to float, normalizes and flips with tensor ops:
-no DataLoader, no worker processes, no per-sample Python. Iterating it again reshuffles.
+no DataLoader, no worker processes, no per-sample Python. Iterating it again reshuffles,
+unless it is made `once`: the training epoch's iterable yields its batches to the first
+iteration only, and every later one ends at once (counted in `extra_passes`). One epoch is
+the paper's protocol; a program that loops over its data twice trains one epoch, as an
+honest one does, rather than failing (a classified failure would also discard programs
+that merely wrap their loop in `for epoch in range(...)`).
 With `resize` (nn-gpt's protocol, dataset.resize) each batch is then resized on the device,
 so the split stays at its native size in memory.
 """
@@ -36,6 +41,7 @@ class TensorBatches:
         channels_last: bool = False,
         on_batch: Callable[[int], None] | None = None,
         resize: int | None = None,
+        once: bool = False,
     ):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError("images must be a (N, C, H, W) uint8 tensor")
@@ -52,6 +58,7 @@ class TensorBatches:
         self.channels_last = channels_last
         self.on_batch = on_batch
         self.resize = resize
+        self.once, self.passes = once, 0
 
     def __len__(self) -> int:
         return (len(self.images) + self.batch_size - 1) // self.batch_size
@@ -59,7 +66,14 @@ class TensorBatches:
     def normalize(self, batch: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(self.shift, batch.float(), self.scale)
 
+    @property
+    def extra_passes(self) -> int:
+        return max(0, self.passes - 1)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.passes += 1
+        if self.once and self.passes > 1:
+            return
         count = len(self.images)
         device = self.images.device
         order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)

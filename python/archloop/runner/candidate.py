@@ -13,11 +13,8 @@ from archloop.runner.failures import CandidateFailure, FailureClass
 from archloop.runner.protocol import DatasetSpec, TrainingSection
 
 ALLOWED_PRM = {"lr", "momentum", "dropout", "batch"}
-# Bound before any candidate code runs, so a program that rebinds torch.nn.Module.parameters
-# or overrides parameters() in its Net cannot shrink its own count this way. In-process
-# checks can still be subverted by a determined program: the counts are stored as claims.
+# Bound before any candidate code runs (the zygote imports this module first).
 _MODULE = torch.nn.Module
-_MODULE_PARAMETERS = torch.nn.Module.parameters
 _MODULE_INIT_STATE = "_parameters"
 
 
@@ -55,7 +52,3 @@ def instantiate(module: ModuleType, spec: DatasetSpec, batch: int, prm: dict[str
         raise CandidateFailure(FailureClass.CONTRACT, "Net(...) did not build a torch.nn.Module", "contract")
     return model.to(device)
 
-
-def count_params(model: torch.nn.Module) -> int:
-    # torch's own parameters() (de-duplicating shared ones), not one the Net may override
-    return sum(p.numel() for p in _MODULE_PARAMETERS(model))

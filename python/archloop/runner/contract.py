@@ -92,6 +92,15 @@ def check(tree: ast.Module) -> None:
         raise fail(f"module-level example code runs at import: delete it (line {usage.lineno}: {text})")
 
 
+def check_size(code: str, limit_bytes: int) -> None:
+    """A bound on what a program can carry: a table of public test images (or of hashes of
+    them) and their public labels takes room (docs/sandbox.md)."""
+    size = len(code.encode("utf-8", errors="surrogatepass"))
+    if size > limit_bytes:
+        raise CandidateFailure(FailureClass.CONTRACT, f"the program is {size} bytes, over the limit of {limit_bytes} "
+                               "(contract.maxCodeBytes): embed no data tables", "contract")
+
+
 def check_source(code: str) -> ast.Module:
     tree = parse(code)
     check(tree)

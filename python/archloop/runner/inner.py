@@ -61,21 +61,24 @@ def use_threads(threads: int) -> None:
 
 
 def run_request(events: Events) -> NoReturn:
-    """Reads the request and runs it: the candidate's code runs from here on."""
+    """Reads the request (one line) and runs it: the candidate's code runs from here on. A
+    train job reads its test images from stdin too, once learn has returned (handover.py)."""
     import torch
 
-    from archloop.runner import audit, train, validate
+    from archloop.runner import audit, handover, train, validate
     from archloop.runner.protocol import InnerRequest
 
-    request = InnerRequest.model_validate_json(sys.stdin.buffer.read())
+    request = InnerRequest.model_validate_json(sys.stdin.buffer.readline())
     if request.training.device != "cpu" and request.kind == "train" and torch.cuda.is_available():
         torch.zeros(1, device="cuda")  # initialise CUDA before the audit hook is armed
     armed = {"on": False}
     if request.audit_hook:
         audit.install((request.job_dir, "/dev/null", "/dev/shm"), lambda: armed["on"])
     armed["on"] = True
-    pipeline = validate.run if request.kind == "validate" else train.run
-    result = pipeline(request, events.progress)
+    if request.kind == "validate":
+        result = validate.run(request, events.progress)
+    else:
+        result = train.run(request, events.progress, events.started, lambda: handover.receive(sys.stdin.buffer))
     armed["on"] = False
     events.write({"event": "result", "result": json.loads(result.to_json())})
     sys.stdout.flush()

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 from archloop.runner import contract, unsafe, verify, warm
+from archloop.runner.handover import Handover
 from archloop.runner.datasets import cache, registry
-from archloop.runner.failures import CandidateFailure
+from archloop.runner.failures import CandidateFailure, FailureClass
 from archloop.runner.progress import Emit, Progress
 from archloop.runner.protocol import DatasetSpec, InnerRequest, JobRequest, Logs, SandboxInfo, SandboxSection
 from archloop.runner.result import Labels, assemble, interpret, signal_name
@@ -44,14 +45,18 @@ def wall_limit(request: JobRequest) -> float:
     return request.training.time_limit_s + request.sandbox.grace_s
 
 
+CPU_SLACK_S = 10  # the runner's own start (data copy, reading the request) and the interpreter's helpers
+
+
 def limits_for(request: JobRequest, gpu: bool) -> dict[str, int | str]:
     wall = wall_limit(request)
     threads = request.training.threads
     address_space = None if gpu else (request.contract.memory_limit_mb + request.sandbox.runtime_reserve_mb) * 1024 * 1024
     return {
         "as": address_space if address_space is not None else "inf",
-        # CPU time may use every thread for the whole wall time, plus import slack
-        "cpu": int(math.ceil(wall * (threads + 1))) + 10,
+        # The thread cap that holds: `threads` threads busy for the whole wall time, no more
+        # (a hard limit; a program that raises torch's thread count only burns it sooner)
+        "cpu": int(math.ceil(wall * threads)) + CPU_SLACK_S,
         "nproc": request.sandbox.nproc,
         "fsize": request.sandbox.fsize_mb * 1024 * 1024,
         "nofile": request.sandbox.nofile,
@@ -126,23 +131,30 @@ class Job:
         """pool: zygotes started ahead (the server); without one, a zygote is booted for this job."""
         request = self.request
         try:
+            contract.check_size(request.code, request.contract.max_code_bytes)
             contract.check_source(request.code)
         except CandidateFailure as error:
             static = verify.failure(error.failure_class, error.message, error.stage)
             return self.finish(None, static, None, None, Logs(stdout="", stderr="", truncated_bytes=0), None)
         self.timings["staticS"] = round(time.perf_counter() - self.started, 4)
         data_dir, spec, data = self._prepare_data()
+        training = request.training
+        handover = (Handover(data.test_images, training.eval_window_min_s, training.eval_window_share)
+                    if data.test_images is not None else None)
         try:
             gpu, warnings = gpu_view(request.kind, request.training.device, self.env)
             self.warnings += warnings
             limits, wall = limits_for(request, gpu is not None), wall_limit(request)
             if self.mode == "none":
-                outcome = unsafe.run(request, spec, data, gpu, limits, wall, Progress(self.emit, self.timings))
+                outcome = unsafe.run(request, spec, data, gpu, limits, wall, Progress(self.emit, self.timings, handover))
                 info = self._info(limits, wall, outcome, os.getuid(), None, gpu, seccomp_on=False)
             else:
-                outcome, info = self._sandboxed(spec, data, gpu, limits, wall, pool, cancel)
+                outcome, info = self._sandboxed(spec, data, gpu, limits, wall, pool, cancel, handover)
             self.timings["sandboxS"] = outcome.wall_s
             inner, failed = interpret(outcome, info.signal, wall)
+            if failed is not None and outcome.timed_out and handover is not None and handover.sent:
+                failed = verify.failure(FailureClass.TIMEOUT, "no predictions within the evaluation window after the "
+                                        "test images were handed over (evalWindowMinS, evalWindowShare)", "eval")
             logs = Logs(stdout=outcome.stdout.text(), stderr=outcome.stderr.text(),
                         truncated_bytes=outcome.stdout.dropped + outcome.stderr.dropped)
             labels = (lambda: jobdata.labels_in_job_order(data_dir, data.order)) if data.order is not None else None
@@ -167,14 +179,17 @@ class Job:
         try:
             data_dir = registry.prepare(self.request.dataset)
             spec = registry.as_seen(cache.read_spec(data_dir), self.request.dataset.resize)
-            data = jobdata.prepare(self.request.kind, data_dir, self.request.contract.validate_batch_size)
+            training = self.request.training
+            data = jobdata.prepare(self.request.kind, data_dir, self.request.contract.validate_batch_size,
+                                   training.max_train_images, training.test_noise)
         except Exception as error:
             raise InfrastructureError(f"dataset {self.request.dataset.name}: {error}") from error
         self.timings["datasetS"] = round(time.perf_counter() - prepared, 4)
         return data_dir, spec, data
 
     def _sandboxed(self, spec: DatasetSpec, data: jobdata.JobData, gpu: sandbox_layout.GpuView | None, limits: dict,
-                   wall: float, pool: warm.Pool | None, cancel: threading.Event | None) -> tuple[supervise.Outcome, SandboxInfo]:
+                   wall: float, pool: warm.Pool | None, cancel: threading.Event | None,
+                   handover: Handover | None) -> tuple[supervise.Outcome, SandboxInfo]:
         """The candidate in a fresh sandbox forked by a zygote for this job's plan."""
         request = self.request
         plan = plan_for(request.kind, request.sandbox, gpu)
@@ -195,7 +210,7 @@ class Job:
         inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=sandbox_layout.DATA_DIR,
                                      contract=request.contract, training=request.training, audit_hook=request.sandbox.audit_hook,
                                      job_dir=sandbox_layout.JOB_DIR)
-        progress = Progress(self.emit, self.timings)
+        progress = Progress(self.emit, self.timings, handover)
         handed = progress.hand_over()
         channel = None
 
@@ -205,7 +220,7 @@ class Job:
 
         try:
             outcome = zygote.run(_settings(request, limits), identity, ours, theirs, data.descriptors(),
-                                 inner_request.to_json().encode(), wall, request.sandbox.log_tail_bytes,
+                                 inner_request.to_json().encode() + b"\n", wall, request.sandbox.log_tail_bytes,
                                  request.sandbox.output_limit_bytes, progress.on_line, on_start)
         except warm.ZygoteError as error:
             raise InfrastructureError(str(error), retryable=error.retryable) from error

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 
 from archloop.runner import untrusted
+from archloop.runner.handover import Handover
+from archloop.runner.sandbox.supervise import Reply
 
 PROGRESS_INTERVAL_S = 0.25
 PROGRESS_MAX_EVENTS = 10_000
@@ -33,11 +35,11 @@ class ProgressThrottle:
 
 class Progress:
     """The event-line callback of one run: emits its valid progress events (throttled), notes
-    that the sandbox started, and times its start-up (startupS) from the hand-over to the
-    'ready' stage."""
+    that the sandbox started, times its start-up (startupS) from the hand-over to the
+    'ready' stage, and answers a train job's `eval` stage with its test images (handover)."""
 
-    def __init__(self, emit: Emit, timings: dict[str, float]):
-        self.emit, self.timings = emit, timings
+    def __init__(self, emit: Emit, timings: dict[str, float], handover: Handover | None = None):
+        self.emit, self.timings, self.handover = emit, timings, handover
         self.throttle = ProgressThrottle()
         self.started = False
         self.handed = time.perf_counter()
@@ -47,13 +49,15 @@ class Progress:
         self.handed = time.perf_counter()
         return self.handed
 
-    def on_line(self, line: bytes) -> None:  # untrusted: must never raise
+    def on_line(self, line: bytes) -> Reply | None:  # untrusted: must never raise
         payload = untrusted.parse_line(line)
         event = untrusted.progress_of(payload) if payload is not None else None
         if event is None:
-            return
+            return None
         self.started = True
         if event.stage == "ready" and "startupS" not in self.timings:
             self.timings["startupS"] = round(time.perf_counter() - self.handed, 4)
         if self.throttle.allow(event.stage, time.monotonic()):
             self.emit(event.model_dump(by_alias=True, exclude_none=True))
+        answer = self.handover.reply(event.stage, time.perf_counter() - self.handed) if self.handover else None
+        return Reply(*answer) if answer else None

@@ -70,6 +70,9 @@ class ContractSection(Wire):
     validate_batch_size: int = Field(2, gt=0)
     validate_timeout_s: float = Field(60, gt=0)
     memory_limit_mb: int = Field(4096, gt=0)
+    # A bound on what a program can carry (a table of public test images and their labels):
+    # above any program the LLM writes in 2,048 tokens and 99.6 % of LEMUR's (docs/sandbox.md).
+    max_code_bytes: int = Field(32_768, gt=0)
 
 
 class TrainingSection(Wire):
@@ -86,6 +89,13 @@ class TrainingSection(Wire):
     threads: int = Field(2, gt=0)
     seed: int = Field(42, ge=0)
     max_train_images: int = Field(0, ge=0)
+    # Test images, handed over after learn (handover.py): each pixel moved by up to this
+    # many intensity levels per job, so none matches its public copy byte for byte.
+    test_noise: int = Field(4, ge=0, le=32)
+    # From the hand-over, the job has max(evalWindowMinS, evalWindowShare × its time before
+    # asking) to send its predictions (a program that asks early has the images that long).
+    eval_window_min_s: float = Field(30, gt=0)
+    eval_window_share: float = Field(0.5, ge=0)
 
 
 class SandboxSection(Wire):
@@ -280,7 +290,7 @@ class ResultBase(Wire):
 # verify them, so they are stored as the candidate's claim. Accuracy is not among them: the
 # trusted side scores the returned predictions against labels the sandbox never sees.
 VALIDATE_CLAIMED = ["ok", "outputShape", "params", "flops", "graph", "structuralHash", "timings"]
-TRAIN_CLAIMED = ["trainImages", "loss", "device", "bf16", "channelsLast", "threads", "timings"]
+TRAIN_CLAIMED = ["trainImages", "loss", "device", "bf16", "channelsLast", "threads", "params", "flops", "timings"]
 
 
 class ValidateOutcome(ResultBase):
@@ -307,6 +317,8 @@ class TrainOutcome(ResultBase):
     threads: int | None
     seed: int
     loss: LossStats | None
+    params: int | None = None  # measured on the trained network's evaluation (meter.py)
+    flops: float | None = None
     claimed: list[str] = Field(default_factory=lambda: list(TRAIN_CLAIMED))
 
 

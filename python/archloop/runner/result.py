@@ -91,6 +91,8 @@ def assemble(request: JobRequest, spec: DatasetSpec | None, failure: Failure | N
     if request.kind == "validate" and failure is None and inner is not None and spec is not None:
         failure = verify.check_validation(inner, request.contract, spec.classes)
     if request.kind == "train" and failure is None and inner is not None and labels is not None:
+        failure = verify.check_budget(inner, request.contract)
+    if request.kind == "train" and failure is None and inner is not None and labels is not None:
         score = verify.score(inner.predictions_b64, labels(), request.training.fail_below_accuracy)
         failure = score.failure
     common = dict(
@@ -108,7 +110,8 @@ def assemble(request: JobRequest, spec: DatasetSpec | None, failure: Failure | N
                         batch_size=training.batch_size, device=inner.device if inner else None,
                         bf16=inner.bf16 if inner else None, channels_last=inner.channels_last if inner else None,
                         threads=inner.threads if inner else None, seed=training.seed,
-                        loss=inner.loss if inner else None)
+                        loss=inner.loss if inner else None, params=inner.params if inner else None,
+                        flops=inner.flops if inner else None)
 
 
 def _validate_outcome(common: dict, failure: Failure | None, inner: InnerResult | None) -> ValidateOutcome:

@@ -49,7 +49,7 @@ def run(request: JobRequest, spec: DatasetSpec, data: jobdata.JobData, gpu: GpuV
         supervise.close(theirs)
         try:
             progress.hand_over()
-            return supervise.supervise(spawned, ours, inner_request.to_json().encode(), wall,
+            return supervise.supervise(spawned, ours, inner_request.to_json().encode() + b"\n", wall,
                                        request.sandbox.log_tail_bytes, request.sandbox.output_limit_bytes,
                                        progress.on_line)
         finally:

@@ -1,4 +1,4 @@
-"""validate: import -> hyperparameters -> instantiate -> forward -> params -> graph IR -> FLOPs.
+"""validate: import -> hyperparameters -> instantiate -> forward (measured) -> params -> FLOPs -> graph IR.
 
 Runs inside the sandbox (or in-process in tests). Syntax and the static contract are
 checked earlier on the trusted side (contract.py); they are re-checked here so the
@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archloop.runner import graph_ir
 from archloop.runner.batches import resized
-from archloop.runner.candidate import check_supported, count_params, import_candidate, instantiate, prm_of
+from archloop.runner.candidate import check_supported, import_candidate, instantiate, prm_of
 from archloop.runner.contract import check_source
+# Bound when this module is imported (in the zygote, before any candidate), so a program that
+# rebinds archloop.runner.graph_ir.build or archloop.runner.meter.Meter changes nothing here.
+from archloop.runner.graph_ir import build as build_graph
+from archloop.runner.meter import Meter
 from archloop.runner.failures import CandidateFailure, FailureClass
 from archloop.runner.protocol import Failure, InnerRequest, InnerResult
 from archloop.runner.stages import stage
@@ -45,17 +48,6 @@ def check_output(output: object, batch: int, classes: int) -> list[int]:
     return shape
 
 
-def counted_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of one forward pass under torch's FlopCounterMode: only for programs whose
-    graph does not tell (flops.py), since the first dispatch mode costs seconds to import."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(x)
-    return counter.get_total_flops()
-
-
 def run(request: InnerRequest, emit: Emit) -> InnerResult:
     timings: dict[str, float] = {}
     result = InnerResult(ok=False, timings=timings, torch_version=torch.__version__)
@@ -76,29 +68,25 @@ def run(request: InnerRequest, emit: Emit) -> InnerResult:
             model.eval()
         x = sample_batch(request.data_dir, request.spec, batch)
         emit("forward")
+        measured = Meter()  # parameters and FLOPs counted on this very forward (meter.py)
         with stage("forward", FailureClass.FORWARD, timings):
             with torch.no_grad():
-                output = model(x)
+                output = measured.forward(model, x)
         result.output_shape = check_output(output, batch, request.spec.classes)
-        result.params = count_params(model)
+        result.params = measured.params(model)
         if result.params > request.contract.max_params:
             raise CandidateFailure(FailureClass.TOO_LARGE, f"{result.params} parameters > limit {request.contract.max_params}", "params")
+        result.flops = measured.flops_per_image
+        if result.flops > request.contract.max_flops:
+            raise CandidateFailure(FailureClass.TOO_LARGE, f"{result.flops:.4g} FLOPs per image > limit {request.contract.max_flops:.4g}", "flops")
         emit("graph")
         graph_started = time.perf_counter()
-        batch_flops = None
         try:
-            result.graph, warnings, batch_flops = graph_ir.build(model, x)
+            result.graph, warnings, _ = build_graph(model, x)
             result.warnings += warnings
         except Exception as error:  # neither tracer copes: the candidate stays valid, without an IR
             result.warnings.append(f"no graph IR: {type(error).__name__}: {str(error)[:300]}")
         timings["graphS"] = round(time.perf_counter() - graph_started, 4)
-        if batch_flops is None:
-            emit("flops")
-            with stage("flops", FailureClass.FORWARD, timings):
-                batch_flops = counted_flops(model, x)
-        result.flops = batch_flops / batch
-        if result.flops > request.contract.max_flops:
-            raise CandidateFailure(FailureClass.TOO_LARGE, f"{result.flops:.4g} FLOPs per image > limit {request.contract.max_flops:.4g}", "flops")
         result.ok = True
     except CandidateFailure as failure:
         result.failure = Failure(failure_class=failure.failure_class.value, stage=failure.stage, message=failure.message)

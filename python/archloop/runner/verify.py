@@ -26,6 +26,12 @@ def check_validation(inner: InnerResult, contract: ContractSection, classes: int
     expected = [contract.validate_batch_size, classes]
     if inner.output_shape != expected:
         return failure(FailureClass.SHAPE, f"claimed output shape {inner.output_shape}, expected {expected}", "shape")
+    return check_budget(inner, contract)
+
+
+def check_budget(inner: InnerResult, contract: ContractSection) -> Failure | None:
+    """The measured parameters and FLOPs of a result that claims success (validate, or the
+    trained network of a train job), against the contract."""
     if inner.params is None or inner.flops is None:
         return failure(FailureClass.CRASH, "the sandbox reported success without params and FLOPs", "sandbox")
     if inner.params > contract.max_params:

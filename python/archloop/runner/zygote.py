@@ -67,7 +67,7 @@ def warm_up(kind: str) -> None:
     a fork copies only the calling thread."""
     import torch
 
-    from archloop.runner import graph_ir
+    from archloop.runner import graph_ir, meter
 
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
@@ -77,6 +77,7 @@ def warm_up(kind: str) -> None:
         model(x)
     graph_ir.build(model, x)
     graph_ir.jit_graph(model, x)
+    meter.warm_up()  # the first dispatch mode of a process imports ~1 s of torch
     # Validate jobs too: candidates often call train_setup from __init__, and the first
     # optimizer of a process imports torch._dynamo (2–4 s of instantiate, measured in a demo).
     model.train()

@@ -280,8 +280,9 @@ def test_a_resized_dataset_reaches_the_sandboxed_network():
 
 
 def test_data_dir_holds_only_what_the_job_needs():
-    """validate: the batch it forwards; train: the training split and the test images (no
-    labels). Read-only either way."""
+    """validate: the batch it forwards; train: the training images the run gives
+    (maxTrainImages), never the test images (they come after learn) nor labels beyond
+    those. Read-only either way."""
     code = in_init(
         "import os, numpy as np\n"
         "seen = [(name, np.load('/data/' + name, mmap_mode='r').shape[0]) for name in sorted(os.listdir('/data'))]\n"
@@ -290,8 +291,9 @@ def test_data_dir_holds_only_what_the_job_needs():
     validated, _, _ = run_cli("validate", code, sandbox=NO_HOOK)
     assert f"[('train_x.npy', 2), {errno.EROFS}]" in validated["failure"]["message"], validated["failure"]
     trained, _, _ = run_cli("train", code, sandbox=NO_HOOK)
-    assert (f"[('test_x.npy', 512), ('train_x.npy', 2048), ('train_y.npy', 2048), {errno.EROFS}]"
-            in trained["failure"]["message"]), trained["failure"]
+    assert f"[('train_x.npy', 2048), ('train_y.npy', 2048), {errno.EROFS}]" in trained["failure"]["message"], trained["failure"]
+    given, _, _ = run_cli("train", code, sandbox=NO_HOOK, training={"maxTrainImages": 300})
+    assert f"[('train_x.npy', 300), ('train_y.npy', 300), {errno.EROFS}]" in given["failure"]["message"], given["failure"]
 
 
 def test_refuses_without_bwrap_unless_unsafe(tmp_path):

@@ -95,16 +95,25 @@ def test_forged_numbers_and_strings_are_classified():
     assert twice["failure"]["class"] == "sandbox-violation"
 
 
+def test_a_train_result_over_budget_or_without_a_budget_is_not_scored():
+    zeros = base64.b64encode(bytes(8)).decode()
+    over = assemble("train", [line({"event": "result", "result": {"ok": True, "params": 10**12, "flops": 1,
+                                                                     "predictionsB64": zeros}})])
+    assert over["failure"]["class"] == "too-large" and over["accuracy"] is None
+    silent = assemble("train", [line({"event": "result", "result": {"ok": True, "predictionsB64": zeros}})])
+    assert silent["failure"]["class"] == "crash" and silent["accuracy"] is None
+
+
 def test_forged_predictions_are_scored_not_trusted():
     zeros = base64.b64encode(bytes(8)).decode()
-    result = assemble("train", [line({"event": "result", "result": {"ok": True, "predictionsB64": zeros, "accuracy": 1.0}})])
+    result = assemble("train", [line({"event": "result", "result": {"ok": True, "params": 1, "flops": 1, "predictionsB64": zeros, "accuracy": 1.0}})])
     assert result["accuracy"] == 1 / 8 and result["correct"] == 1
-    bad = assemble("train", [line({"event": "result", "result": {"ok": True, "predictionsB64": "!!!"}})])
+    bad = assemble("train", [line({"event": "result", "result": {"ok": True, "params": 1, "flops": 1, "predictionsB64": "!!!"}})])
     assert bad["failure"]["class"] == "eval-error" and bad["accuracy"] is None
-    short = assemble("train", [line({"event": "result", "result": {"ok": True, "predictionsB64": zeros[:4]}})])
+    short = assemble("train", [line({"event": "result", "result": {"ok": True, "params": 1, "flops": 1, "predictionsB64": zeros[:4]}})])
     assert short["failure"]["class"] == "eval-error"
     perfect = base64.b64encode(bytes(LABELS.tolist())).decode()
-    assert assemble("train", [line({"event": "result", "result": {"ok": True, "predictionsB64": perfect}})])["accuracy"] == 1.0
+    assert assemble("train", [line({"event": "result", "result": {"ok": True, "params": 1, "flops": 1, "predictionsB64": perfect}})])["accuracy"] == 1.0
 
 
 def test_progress_events_are_bounded_and_validated():

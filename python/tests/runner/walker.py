@@ -51,7 +51,7 @@ CONTROL = {name: bytes.fromhex(value) for name, value in %(control)r.items()}
 TEST_SIZE = %(test_size)d
 IDX_LABELS = b"\x00\x00\x08\x01" + TEST_SIZE.to_bytes(4, "big")
 NAMES = re.compile(r"(^|/)(t10k-labels[^/]*|train-labels[^/]*|test_y\.npy|test_batch(\.bin)?|\.machine-secret)$|cifar-10-batches|share/datasets|archloop/runner/datasets")
-INTEREST = ("/data/train_x.npy", "/data/train_y.npy", "/data/test_x.npy", "/opt/archloop/archloop/runner/inner.py")
+INTEREST = ("/data/train_x.npy", "/data/train_y.npy", "/data/test_x.npy", "/opt/archloop/archloop/runner/inner.py")  # test_x: must not be there
 report = {"files": 0, "bytes": 0, "dirs": 0, "errors": 0, "seen": [], "findings": [], "control": []}
 
 def scan(path, data, depth=0):

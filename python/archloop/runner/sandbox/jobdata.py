@@ -1,12 +1,15 @@
 """What one job's sandbox sees of its dataset, and the secret that scores it.
 
 validate gets the few training images its forward pass uses; train gets the training
-split and the test images in a secret order drawn for this job alone. The order lives in
-this process's memory and nowhere else: the permuted images go into an anonymous memfd,
-and scoring undoes the order here. A program that knows (or has memorised) the test labels
-in their published order therefore scores at chance, and the test labels themselves never
-enter the sandbox. The files reach the candidate's fresh /data through descriptors (its
-zygote copies them in), so one zygote serves every dataset.
+images the run gives (`maxTrainImages`, else the split) in /data, and, only once `learn`
+has returned (handover.py), the test images in a secret order drawn for this job alone,
+each pixel perturbed by a per-job random amount of at most `testNoise` levels. The order
+lives in this process's memory and nowhere else, and scoring undoes it here: a program that
+knows (or has memorised) the test labels in their published order scores at chance, and
+the test labels themselves never enter the sandbox. The perturbation leaves no test image
+byte-identical to its public copy, so a table of public images (or of their hashes) and
+their public labels matches none of them. The files reach the candidate's fresh /data
+through descriptors (its zygote copies them in), so one zygote serves every dataset.
 """
 
 import fcntl
@@ -31,6 +34,7 @@ class JobData:
     files: dict[str, str]  # name -> host file
     memfds: dict[str, int] = field(default_factory=dict)  # name -> memfd with the content
     order: np.ndarray | None = None  # test image i in the sandbox is test image order[i]
+    test_images: np.ndarray | None = None  # in that order, perturbed: handed over after learn
 
     def descriptors(self) -> list[tuple[str, int, int]]:
         """(name, read-only descriptor, size) per file, by name; the caller closes the descriptors."""
@@ -52,10 +56,6 @@ class JobData:
         self.memfds.clear()
 
 
-def secret_order(count: int) -> np.ndarray:
-    return np.random.default_rng(secrets.randbits(128)).permutation(count)
-
-
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 
@@ -69,15 +69,33 @@ def npy_memfd(array: np.ndarray, name: str) -> int:
     return fd
 
 
-def prepare(kind: str, data_dir: Path, batch: int) -> JobData:
-    """batch: the images a validate job forwards (all it is given of the training set)."""
+def secret_order(count: int) -> np.ndarray:
+    return np.random.default_rng(secrets.randbits(128)).permutation(count)
+
+
+def perturbed(images: np.ndarray, amplitude: int, rng: np.random.Generator) -> np.ndarray:
+    """Every pixel moved by an independent uniform integer in [-amplitude, amplitude], clipped."""
+    if amplitude == 0:
+        return np.ascontiguousarray(images)
+    noise = rng.integers(-amplitude, amplitude + 1, size=images.shape, dtype=np.int16)
+    return np.clip(images.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def prepare(kind: str, data_dir: Path, batch: int, train_images: int = 0, test_noise: int = 0) -> JobData:
+    """batch: the images a validate job forwards (all it is given of the training set);
+    train_images: how many a train job is given (0: the whole split); test_noise: the
+    perturbation's amplitude in intensity levels."""
     if kind == "validate":
         images = np.load(data_dir / TRAIN_IMAGES, mmap_mode="r")[:batch]
         return JobData(files={}, memfds={TRAIN_IMAGES: npy_memfd(images, "archloop-validate-batch")})
+    data = JobData(files={name: str(data_dir / name) for name in TRAIN_FILES})
+    if train_images:  # only what the run gives: a program cannot train on the rest of the split
+        data.files = {}
+        for name in TRAIN_FILES:
+            data.memfds[name] = npy_memfd(np.load(data_dir / name, mmap_mode="r")[:train_images], f"archloop-{name}")
     test_x = np.load(data_dir / TEST_IMAGES, mmap_mode="r")
-    order = secret_order(len(test_x))
-    data = JobData(files={name: str(data_dir / name) for name in TRAIN_FILES}, order=order)
-    data.memfds[TEST_IMAGES] = npy_memfd(test_x[order], "archloop-test-images")
+    data.order = secret_order(len(test_x))
+    data.test_images = perturbed(test_x[data.order], test_noise, np.random.default_rng(secrets.randbits(128)))
     return data
 
 

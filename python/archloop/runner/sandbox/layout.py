@@ -27,7 +27,8 @@ PACKAGE_ROOT = "/opt/archloop"
 SETPRIV = "/usr/bin/setpriv"
 # The modules the sandboxed process imports (archloop.runner.inner and what it uses).
 INNER_MODULES = ("__init__", "inner", "zygote", "nest", "lifeline", "audit", "protocol", "failures", "validate", "train",
-                 "batches", "candidate", "contract", "graph_ir", "flops", "structural_hash", "loss_monitor", "stages")
+                 "batches", "candidate", "contract", "graph_ir", "flops", "structural_hash", "loss_monitor", "stages",
+                 "meter", "handover")
 MASK_BYTES = 4096
 
 

@@ -55,6 +55,15 @@ class Outcome:
     killed_unconfirmed: bool = False  # a kill was asked for and its end never reported
 
 
+@dataclass
+class Reply:
+    """What `on_line` may answer a line with: more input for the job's stdin, and a limit
+    (seconds from now) that brings the deadline closer (handover.py: the test images)."""
+
+    data: bytes
+    limit_s: float
+
+
 class Watched(Protocol):
     """A running job seen from outside: `end_fd` becomes readable when `ended()` may have news."""
 
@@ -78,9 +87,10 @@ class Pipes:
 
 
 def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, tail_bytes: int, output_limit: int,
-              on_line: Callable[[bytes], None]) -> Outcome:
+              on_line: Callable[[bytes], Reply | None]) -> Outcome:
     """Runs until the job has ended and its streams are drained, or a limit is broken (then
-    the job is killed and its end awaited). Closes every fd in `pipes`."""
+    the job is killed and its end awaited). stdin stays open after the request, for what
+    `on_line` answers. Closes every fd in `pipes`."""
     started = time.monotonic()
     outcome = Outcome(None, False, False, False, 0.0, TailBuffer(tail_bytes), TailBuffer(tail_bytes))
     selector = selectors.DefaultSelector()
@@ -102,6 +112,14 @@ def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, t
         if killed_at is None:
             killed_at = time.monotonic()
             job.kill()
+
+    def answer(reply: Reply) -> None:
+        nonlocal unsent, deadline
+        deadline = min(deadline, time.monotonic() + reply.limit_s)
+        if pipes.stdin >= 0:
+            if not unsent:
+                selector.register(pipes.stdin, selectors.EVENT_WRITE, "stdin")
+            unsent = memoryview(bytes(unsent) + reply.data)
 
     def read(fd: int, name: str) -> None:
         nonlocal pending, events_total
@@ -126,7 +144,9 @@ def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, t
         pending = bytearray(rest)
         for line in complete:
             outcome.lines.append(line)
-            on_line(line)
+            reply = on_line(line)
+            if reply is not None:
+                answer(reply)
 
     while True:
         now = time.monotonic()
@@ -159,10 +179,12 @@ def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, t
                     continue
                 except OSError:  # the job stopped reading (it ended, or closed stdin)
                     unsent = memoryview(b"")
-                if not unsent:
-                    selector.unregister(pipes.stdin)
+                    selector.unregister(key.fd)
                     os.close(pipes.stdin)
                     pipes.stdin = -1
+                    continue
+                if not unsent:
+                    selector.unregister(key.fd)
             else:
                 read(key.fd, name)
         if outcome.output_flood or outcome.events_flood:
