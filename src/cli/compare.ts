@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { RunConfig } from '../core/config';
 import { formatPValue, formatRate, minDiscordantForSignificance, type PairedOutcome } from '../core/paired';
 import { checkSeeds } from '../corpus/check-seeds';
@@ -22,12 +22,7 @@ import { loadPairSet } from '../llm/finetune-pairs';
 import { attachComparison, cachedSeedAdapters, seedAdapterKey } from '../llm/seed-adapter';
 import { serveAdapterDir } from '../llm/serve-adapter';
 import { readCliConfig } from './config-file';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { positiveInt, formatCounts } from './parse';
 
 interface ResolvedSide extends CompareSide {
   /** The seed-cache key, when the side is a cached seed adapter. */
@@ -59,11 +54,6 @@ export async function resolveSide(spec: string, config: RunConfig, served: reado
   );
 }
 
-const classes = (counts: Record<string, number>) =>
-  Object.entries(counts)
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, n]) => `${name} ${n}`)
-    .join(', ') || 'none';
 
 function pairedLine(name: string, outcome: PairedOutcome): string {
   return (
@@ -79,10 +69,10 @@ export function describeComparison(c: Comparison): string {
     pairedLine('valid, first attempt', c.firstAttempt),
     pairedLine('valid after repair', c.afterRepair),
     pairedLine('novel and valid', c.novelValid),
-    `first failures          A: ${classes(c.a.failureClasses)}`,
-    `                        B: ${classes(c.b.failureClasses)}`,
-    `still failing           A: ${classes(c.a.failureClassesAfterRepair)}`,
-    `                        B: ${classes(c.b.failureClassesAfterRepair)}`,
+    `first failures          A: ${formatCounts(c.a.failureClasses)}`,
+    `                        B: ${formatCounts(c.b.failureClasses)}`,
+    `still failing           A: ${formatCounts(c.a.failureClassesAfterRepair)}`,
+    `                        B: ${formatCounts(c.b.failureClassesAfterRepair)}`,
   ];
   if (c.dominantFailure) lines.push(`dominant failure (A's): ${c.dominantFailure.failureClass} ${c.dominantFailure.a} → ${c.dominantFailure.b}`);
   lines.push(`(at least ${minDiscordantForSignificance()} discordant pairs, all one way, are needed for p < 0.05)`);

@@ -1,11 +1,12 @@
 /** `archloop corpus import-lemur [--limit N] [--wheel PATH]`: seeds the corpus from LEMUR. */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { checkSeeds } from '../corpus/check-seeds';
 import { describeSummary } from '../corpus/checks';
 import { importLemur } from '../corpus/lemur';
 import { ensureLemurWheel, LEMUR_VERSION } from '../corpus/wheel-fetch';
 import { closePool, getPool } from '../db/pool';
 import { readCliConfig } from './config-file';
+import { positiveInt } from './parse';
 
 /** Validates the seed entries not yet checked at a preset's shape and budget, with progress. */
 async function checkAt(preset: string, configFile: string | undefined): Promise<void> {
@@ -21,12 +22,6 @@ async function checkAt(preset: string, configFile: string | undefined): Promise<
   });
   console.log(describeSummary(summary));
   if (summary.kept === 0) process.exitCode = 1;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 export function register(program: Command): void {

@@ -10,6 +10,7 @@ import { fingerprint, pairwiseSimilarities, signatureKey, type NoveltySettings }
 import type { ValidationRow } from '../db/candidates';
 import { closeSandboxPools, configureSandboxPool, onDemandSizing } from '../sandbox/runner';
 import { runFiles } from './validate';
+import { positiveInt } from './parse';
 
 interface NoveltyOptions {
   shingleSize?: number;
@@ -19,12 +20,6 @@ interface NoveltyOptions {
   dataset?: string;
   datasetPath?: string;
   unsafeNoSandbox?: boolean;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 function unitInterval(value: string): number {

@@ -2,7 +2,7 @@
  * `archloop preflight`: sample N programs with the run's own prompt from an endpoint and
  * model, validate (and repair) each, train none, and print what to expect (src/llm/preflight.ts).
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { mergeJson, parseConfig, type RunConfig } from '../core/config';
 import { renderDesignPrompt, taskFromConfig } from '../core/prompts';
 import { llmClientFromConfig } from '../llm/from-config';
@@ -10,12 +10,7 @@ import { runPreflight, type PreflightReport } from '../llm/preflight';
 import { loadPromptTemplate } from '../llm/prompt-files';
 import { serveAdapterDir } from '../llm/serve-adapter';
 import { readCliConfig } from './config-file';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { positiveInt, formatCounts } from './parse';
 
 interface PreflightCliOptions {
   preset: string;
@@ -37,19 +32,14 @@ export function preflightConfig(options: PreflightCliOptions): RunConfig {
 }
 
 const percent = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(0)} %` : '—');
-const classes = (counts: Record<string, number>) =>
-  Object.entries(counts)
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, n]) => `${name} ${n}`)
-    .join(', ') || 'none';
 const duration = (s: number) => (s >= 120 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
 
 export function describeReport(report: PreflightReport): string {
   const { samples } = report;
   return [
     `model ${report.model} at ${report.baseUrl}`,
-    `valid at the first attempt: ${report.validFirst}/${samples} (${percent(report.validFirst, samples)}); failures: ${classes(report.failureClasses)}`,
-    `valid after repair:         ${report.validAfterRepair}/${samples} (${percent(report.validAfterRepair, samples)}) with ${report.repairs} repair attempts; still failing: ${classes(report.failureClassesAfterRepair)}`,
+    `valid at the first attempt: ${report.validFirst}/${samples} (${percent(report.validFirst, samples)}); failures: ${formatCounts(report.failureClasses)}`,
+    `valid after repair:         ${report.validAfterRepair}/${samples} (${percent(report.validAfterRepair, samples)}) with ${report.repairs} repair attempts; still failing: ${formatCounts(report.failureClassesAfterRepair)}`,
     `speed: ${report.tokensPerS?.toFixed(1) ?? '—'} tokens/s; ${report.secondsPerValid === null ? 'no valid program' : `${report.secondsPerValid.toFixed(0)} s per valid program`} (sampling ${duration(report.samplingS)}, repair ${duration(report.repairS)}, validation ${duration(report.validationS)})`,
     `one cycle of this config: about ${duration(report.cycleEstimateS.sampling + report.cycleEstimateS.repair + report.cycleEstimateS.validation)} to sample, repair and validate, plus at most ${duration(report.cycleEstimateS.trainingUpperBound)} of training`,
     ...report.problems.map((problem) => `warning: ${problem}`),

@@ -1,19 +1,14 @@
 /** `archloop report <runId> --out <dir>`: writes the run's HTML report, figures and table. */
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { closePool, getPool } from '../db/pool';
 import { stateDir } from '../env';
 import { safeStem } from '../report/format';
 import { buildReport } from '../report';
+import { positiveInt } from './parse';
 
 export function defaultReportDir(runId: string): string {
   return path.join(stateDir(), 'reports', safeStem(runId));
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }
 
 export function register(program: Command): void {
