@@ -4,9 +4,10 @@
  * and then what the model writes after it. A seed program (LEMUR's own layout) or a repair
  * that rewrote the file is fitted deterministically: its `Net.__init__` body goes after the
  * header's, its other members follow, and whatever the header already defines (imports,
- * `supported_hyperparameters`, the training methods) is the header's. A program that needs
- * something the header cannot hold (another import, code outside the class, another
- * signature) does not fit and is left out by the caller, counted.
+ * `supported_hyperparameters`, the training methods) is the header's; the program's other
+ * module-level code (helper blocks, constants, imports the header lacks) follows the class.
+ * A program the header cannot continue (Net declared otherwise, another `__init__`
+ * signature, another indentation) does not fit and is left out by the caller, counted.
  *
  * Why lines and indentation rather than a Python parser: this runs in the pure pair builder
  * (TypeScript), on programs that already validated in the sandbox, so they are well-formed
@@ -76,28 +77,38 @@ function paramNames(defLine: string): string[] | null {
   return params === undefined ? null : params.split(',').map((p) => p.split(/[:=]/)[0]!.trim()).filter(Boolean);
 }
 
+interface ModuleBlock {
+  block: Block;
+  /** What an import binds (name → module path); null for other statements. */
+  bindings: Map<string, string> | null;
+  /** The def/class name, if the block is one. */
+  name: string | null;
+}
+
 interface Parsed {
   imports: Map<string, string>;
   /** Module-level def/class names other than Net. */
   defs: Set<string>;
-  /** Lines of module-level statements that are neither imports, defs nor Net. */
-  other: string[];
+  /** Module-level statements other than Net, in order. */
+  blocks: ModuleBlock[];
   net: Block | undefined;
 }
 
 function parse(lines: readonly string[]): Parsed | string {
-  const parsed: Parsed = { imports: new Map(), defs: new Set(), other: [], net: undefined };
+  const parsed: Parsed = { imports: new Map(), defs: new Set(), blocks: [], net: undefined };
   for (const block of blocksAt(lines, 0)) {
-    if (isImport(block.head)) {
-      const bindings = importBindings(block.lines.join('\n'));
-      if (!bindings) return `an import the header cannot hold: ${block.head}`;
-      for (const [name, path] of bindings) parsed.imports.set(name, path);
+    const name = defName(block);
+    if (name === 'Net') {
+      parsed.net = block;
       continue;
     }
-    const name = defName(block);
-    if (name === 'Net') parsed.net = block;
-    else if (name) parsed.defs.add(name);
-    else parsed.other.push(block.head);
+    let bindings: Map<string, string> | null = null;
+    if (isImport(block.head)) {
+      bindings = importBindings(block.lines.join('\n'));
+      if (!bindings) return `an import the header cannot hold: ${block.head}`;
+      for (const [bound, path] of bindings) parsed.imports.set(bound, path);
+    } else if (name) parsed.defs.add(name);
+    parsed.blocks.push({ block, bindings, name });
   }
   return parsed;
 }
@@ -120,10 +131,6 @@ export function fitToHeader(code: string, header: string): HeaderFit {
   if (typeof have === 'string') return { ok: false, reason: have };
   if (!want.net || !have.net) return { ok: false, reason: want.net ? 'no class Net' : 'the header does not open class Net' };
   if (have.net.head !== want.net.head) return { ok: false, reason: `class Net is declared as \`${have.net.head}\`, the header has \`${want.net.head}\`` };
-  if (have.other.length) return { ok: false, reason: `code outside the class: ${have.other[0]}` };
-  const extraDefs = [...have.defs].filter((name) => !want.defs.has(name));
-  if (extraDefs.length) return { ok: false, reason: `defines ${extraDefs.join(', ')} outside the class` };
-
   const wantMembers = members(want.net);
   const haveMembers = members(have.net);
   const open = wantMembers?.blocks.at(-1);
@@ -155,13 +162,18 @@ export function fitToHeader(code: string, header: string): HeaderFit {
   };
   const parts = [trimBlank(rest).join('\n'), ...others.map((block) => trimBlank(block.lines).join('\n'))].filter((part) => part.trim() !== '');
   const tail = parts.join('\n\n');
-  // An import the header lacks is fine while only the members the header replaces used it
-  // (LEMUR's `import torch.optim as optim`, for its own train_setup).
-  for (const [name, path] of have.imports) {
-    const uses = new RegExp(`(^|[^\\w.])${name.replace(/[.]/g, '\\.')}\\b`);
-    if (want.imports.get(name) !== path && uses.test(tail)) return { ok: false, reason: `imports ${name} (${path}), which the header does not` };
-  }
-  const fitted = `${headerLines.join('\n')}\n${tail ? `${tail}\n` : ''}`;
+  // The program's other module-level code (helper blocks, constants, imports the header
+  // lacks) follows the class, in its own order: Python resolves those names when Net is
+  // built, not when it is defined. What the header already defines is the header's, and an
+  // import only the replaced members used (LEMUR's `import torch.optim as optim` for its
+  // own train_setup) is dropped.
+  const kept = have.blocks.filter(({ bindings, name }) => (bindings ? [...bindings].some(([bound, path]) => want.imports.get(bound) !== path) : !(name && want.defs.has(name))));
+  const text = (blocks: readonly ModuleBlock[]) => blocks.map(({ block }) => trimBlank(block.lines).join('\n'));
+  const uses = (bound: string, within: string) => new RegExp(`(^|[^\\w.])${bound.replace(/[.]/g, '\\.')}\\b`).test(within);
+  const withoutImports = [tail, ...text(kept.filter(({ bindings }) => !bindings))].join('\n');
+  const after = kept.filter(({ bindings }) => !bindings || [...bindings].some(([bound, path]) => want.imports.get(bound) !== path && uses(bound, withoutImports)));
+  const trailer = after.length ? `\n\n${text(after).join('\n\n\n')}\n` : '';
+  const fitted = `${headerLines.join('\n')}\n${tail ? `${tail}\n` : ''}${trailer}`;
   return { ok: true, code: fitted, rewritten: true };
 }
 

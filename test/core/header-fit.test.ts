@@ -38,19 +38,29 @@ describe('fitToHeader', () => {
     assert.ok(again.ok && again.code === fit.code && !again.rewritten, 'fitting is idempotent');
   });
 
-  test('equivalent imports fit; an import the header lacks, module-level code and another signature do not', () => {
+  test("helper blocks, constants and the imports they need follow the class, in their order; what the header defines is the header's", () => {
+    const lemur = `import torch\nimport torch.nn as nn\nimport torch.optim as optim\nimport math\n\nWIDTH = 8\n\n\nclass Block(nn.Module):\n    def forward(self, x):\n        return x * math.pi\n\n\n${SEED.slice(SEED.indexOf('def supported_hyperparameters')).replace('nn.ReLU()', 'Block()')}`;
+    const fit = fitToHeader(lemur, V3);
+    assert.ok(fit.ok, JSON.stringify(fit));
+    const after = fit.code.slice(fit.code.indexOf('\n\n\n', V3.length));
+    assert.match(fit.code.slice(V3.length), /^ {8}self\.features = nn\.Sequential\(nn\.Conv2d\(in_shape\[1\], 16, 3, padding=1\), Block\(\)/);
+    assert.equal(after, '\n\n\nimport math\n\n\nWIDTH = 8\n\n\nclass Block(nn.Module):\n    def forward(self, x):\n        return x * math.pi\n', 'optim, used only by the replaced train_setup, is dropped');
+    assert.doesNotMatch(fit.code.slice(V3.length), /supported_hyperparameters|def train_setup/);
+  });
+
+  test('equivalent imports fit; another signature, indentation or class head do not', () => {
     const fromImport = SEED.replace('import torch.nn as nn', 'from torch import nn');
     assert.ok(fitToHeader(fromImport, V3).ok);
     const optimOnlyInTraining = SEED.replace('import torch\n', 'import torch\nimport torch.optim as optim\n').replace('torch.optim.SGD', 'optim.SGD');
-    assert.ok(fitToHeader(optimOnlyInTraining, V3).ok, 'used only by the training methods the header replaces');
-    assert.ok(!fitToHeader(optimOnlyInTraining, V2).ok, "design-v2 keeps the seed's own training methods, which need it");
+    const v3 = fitToHeader(optimOnlyInTraining, V3);
+    assert.ok(v3.ok && !v3.code.includes('import torch.optim'), 'used only by the training methods the header replaces');
+    const v2 = fitToHeader(optimOnlyInTraining, V2);
+    assert.ok(v2.ok && v2.code.endsWith('\n\n\nimport torch.optim as optim\n'), "design-v2 keeps the seed's own training methods, which need it");
     const cases: Array<[string, RegExp]> = [
-      [SEED.replace('import torch\n', 'import torch\nimport math\n').replace('return self.head(', 'return math.pi * self.head('), /imports math/],
-      [`${SEED}\nclass Block(nn.Module):\n    pass\n`, /defines Block outside the class/],
-      [`${SEED}\nWIDTH = 3\n`, /code outside the class: WIDTH = 3/],
       [SEED.replace('prm, device)', 'prm, device, extra=1)'), /other parameters/],
       [SEED.replace(/^ {4}/gm, '  '), /indented differently/],
       [SEED.replace('class Net(nn.Module)', 'class Net(torch.nn.Module)'), /declared as/],
+      [SEED.replace('import torch\n', 'from torch import *\n'), /an import the header cannot hold/],
       ['print(1)\n', /no class Net/],
     ];
     for (const [code, reason] of cases) {

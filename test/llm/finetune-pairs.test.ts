@@ -143,9 +143,9 @@ describe('fine-tuning pairs', () => {
     assert.equal(capped.skippedOverCap, 1);
     const short = buildPairSet(rows, buildConfig('demo', { lora: { maxSeqLen: 1000 } }), template, { runId: 'run-a', cycle: 0 });
     assert.deepEqual([short.pairs.length, short.skippedTooLong], [0, 4]);
-    const odd = { ...rows[0]!, id: 999, code: `${rows[0]!.code}\nclass Block(nn.Module):\n    pass\n` };
+    const odd = { ...rows[0]!, id: 999, code: rows[0]!.code.replace('prm, device)', 'prm, device, extra=None)') };
     const withOdd = buildPairSet([...rows, odd], buildConfig('demo', {}), template, { runId: 'run-a', cycle: 0 });
-    assert.deepEqual(withOdd.skippedNoFit, { 'defines Block outside the class': 1 });
+    assert.deepEqual(withOdd.skippedNoFit, { '__init__ takes other parameters than (self, in_shape, out_shape, prm, device)': 1 });
     assert.equal(withOdd.pairs.length, 4);
   });
 

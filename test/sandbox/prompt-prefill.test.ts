@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { buildConfig } from '../../src/core/config';
+import { fitToHeader } from '../../src/core/header-fit';
 import { designValues, renderTemplate, taskFromConfig } from '../../src/core/prompts';
 import { loadPromptTemplate, PROMPTS_DIR } from '../../src/llm/prompt-files';
 import { buildRequest, settingsFromEnv } from '../../src/sandbox/request';
@@ -51,5 +52,63 @@ for (const name of withPrefill) {
     const code = header.trimEnd() + LAYERS_AND_FORWARD + (/def learn\(/.test(header) ? '' : TRAINING_METHODS);
     const outcome = await runSandbox(buildRequest('validate', code, SMALL, settingsFromEnv({})));
     assert.equal(outcome.ok, true, `${JSON.stringify(outcome.failure)}\n${code}`);
+  });
+}
+
+// A LEMUR-style seed: helper blocks and a constant before Net, its own training methods, an
+// import only those used. Fitted to a header it must still validate (src/core/header-fit.ts).
+const LEMUR_STYLE = `import torch
+import torch.nn as nn
+import torch.optim as optim
+import math
+
+
+WIDTH = 8
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)) * math.sqrt(1.0)
+
+
+def supported_hyperparameters():
+    return {'lr', 'momentum'}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super(Net, self).__init__()
+        self.device = device
+        self.stem = nn.Conv2d(in_shape[1], WIDTH, 3, padding=1)
+        self.block = Block(WIDTH)
+        self.head = nn.Linear(WIDTH, out_shape[0])
+
+    def forward(self, x):
+        return self.head(self.block(self.stem(x)).mean((2, 3)))
+
+    def train_setup(self, prm):
+        self.to(self.device)
+        self.criteria = (nn.CrossEntropyLoss(),)
+        self.optimizer = optim.SGD(self.parameters(), lr=prm['lr'], momentum=prm['momentum'])
+
+    def learn(self, train_data):
+        for inputs, labels in train_data:
+            self.optimizer.zero_grad()
+            self.criteria[0](self(inputs), labels).backward()
+            self.optimizer.step()
+`;
+
+for (const name of withPrefill) {
+  test(`${name}: a LEMUR-style seed fitted to the header validates`, async () => {
+    const config = buildConfig('demo', { dataset: SMALL.dataset });
+    const header = renderTemplate(loadPromptTemplate(name).reply!, designValues(taskFromConfig(config))).replace(/^```python\n/, '');
+    const fit = fitToHeader(LEMUR_STYLE, header);
+    assert.ok(fit.ok && fit.rewritten, JSON.stringify(fit));
+    const outcome = await runSandbox(buildRequest('validate', fit.code, SMALL, settingsFromEnv({})));
+    assert.equal(outcome.ok, true, `${JSON.stringify(outcome.failure)}\n${fit.code}`);
   });
 }
