@@ -29,6 +29,7 @@ import { runAdapters } from '../src/db/adapters';
 import { outcomeRows } from '../src/db/candidates';
 import { runAdmissions } from '../src/db/corpus';
 import { runStatus } from '../src/db/runs';
+import '../src/db/pool'; // registers the bigint → number parser the src/db row schemas rely on
 import { REPO_ROOT } from '../src/env';
 import { embeddedModelName } from '../src/services/llm';
 import { freePort } from '../src/services/process';
