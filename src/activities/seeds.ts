@@ -37,9 +37,11 @@ export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runS
         // The seed fine-tune would fail hours later on an empty pair set: say so now.
         const set = await loadPairSet(pool, config, runId, 0).catch(selfSeedFailure);
         if (set.pairs.length === 0) {
+          const noFit = Object.entries(set.skippedNoFit).map(([reason, n]) => `${n} ${reason}`);
           throw ApplicationFailure.nonRetryable(
-            `none of the ${summary.kept} seed entries valid at this run's shape fits lora.maxSeqLen (${config.lora.maxSeqLen} tokens, prompt included; ` +
-              `${set.skippedTooLong} too long): raise lora.maxSeqLen or import shorter programs (\`archloop corpus import-lemur --max-chars N\`), then start the run again`,
+            `none of the ${summary.kept} seed entries valid at this run's shape makes a fine-tune pair: ${set.skippedTooLong} longer than lora.maxSeqLen ` +
+              `(${config.lora.maxSeqLen} tokens, prompt included)${noFit.length ? `, ${noFit.join('; ')} (cannot continue the prompt's prefilled header)` : ''}: ` +
+              'raise lora.maxSeqLen, import more or shorter programs (`archloop corpus import-lemur --limit N --max-chars N`), or learn from the base model\'s own programs (lora.seedFrom self), then start the run again',
             'SeedPairsTooLong',
           );
         }

@@ -27,7 +27,7 @@ async function checkedSeed(name: string, code: string, valid: boolean, profile: 
   await markChecked(db.pool, id, profile, valid, valid ? null : 'forward');
 }
 
-test('a run starts when a valid seed fits lora.maxSeqLen, and refuses when none does', async () => {
+test('a run starts when a valid seed makes a fine-tune pair, and refuses when none does', async () => {
   const { checkSeedCorpus } = createSeedActivities({ pool: db.pool });
   const fits = await insertRun(db.pool, 'seeds-fit', { dataset: { name: 'fashion-mnist' } });
   await checkedSeed('short', NET(8), true, profileOf(fits));
@@ -39,7 +39,7 @@ test('a run starts when a valid seed fits lora.maxSeqLen, and refuses when none 
   await assert.rejects(runActivity(activityEnv(), checkSeedCorpus, { runId: 'seeds-too-long' }), (error: unknown) => {
     assert.ok(error instanceof ApplicationFailure && error.nonRetryable);
     assert.equal(error.type, 'SeedPairsTooLong');
-    assert.match(error.message, /none of the 1 seed entries .* fits lora\.maxSeqLen \(64 tokens.*import-lemur --max-chars/);
+    assert.match(error.message, /none of the 1 seed entries .* makes a fine-tune pair: 1 longer than lora\.maxSeqLen \(64 tokens.*import-lemur --limit N --max-chars N.*lora\.seedFrom self/);
     return true;
   });
 
