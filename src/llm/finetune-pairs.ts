@@ -52,7 +52,7 @@ export interface PairSet {
   note: string | null;
 }
 
-type PairOutcome = { pair: TrainingPair } | { skip: 'too-long' } | { skip: 'no-fit'; reason: string };
+type PairOutcome = { pair: TrainingPair; rewritten: boolean } | { skip: 'too-long' } | { skip: 'no-fit'; reason: string };
 
 /** A reference for a seed's prompt, as sampling picks one (src/db/corpus.ts pickReference): accurate, short, never itself. */
 function referenceFor(row: CorpusRow, pool: readonly CorpusRow[]): ReferenceArchitecture | undefined {
@@ -77,7 +77,7 @@ function requestFor(row: CorpusRow, config: RunConfig, template: PromptTemplate,
   return promptMessages(prompt);
 }
 
-export function pairFor(row: CorpusRow, config: RunConfig, template: PromptTemplate, references: readonly CorpusRow[] = []): PairOutcome & { rewritten?: boolean } {
+export function pairFor(row: CorpusRow, config: RunConfig, template: PromptTemplate, references: readonly CorpusRow[] = []): PairOutcome {
   const messages = requestFor(row, config, template, references);
   const last = messages[messages.length - 1];
   const prefill = last?.role === 'assistant' ? last.content : '';
