@@ -60,6 +60,16 @@ def use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def cap_gpu_memory(limit_mb: int) -> None:
+    """The contract's memory budget on the GPU too: torch's allocator refuses more (a clean
+    `oom`). Set before the candidate is imported, but in its process, so a guard rail, not
+    a wall: the walls are one train job per GPU and the job's cgroup for host memory."""
+    import torch
+
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, limit_mb * 2**20 / total))
+
+
 def run_request(events: Events) -> NoReturn:
     """Reads the request and runs it: the candidate's code runs from here on."""
     import torch
@@ -70,13 +80,11 @@ def run_request(events: Events) -> NoReturn:
     request = InnerRequest.model_validate_json(sys.stdin.buffer.read())
     if request.training.device != "cpu" and request.kind == "train" and torch.cuda.is_available():
         torch.zeros(1, device="cuda")  # initialise CUDA before the audit hook is armed
-    armed = {"on": False}
+        cap_gpu_memory(request.contract.memory_limit_mb)
     if request.audit_hook:
-        audit.install((request.job_dir, "/dev/null", "/dev/shm"), lambda: armed["on"])
-    armed["on"] = True
+        audit.install((request.job_dir, "/dev/null", "/dev/shm"))
     pipeline = validate.run if request.kind == "validate" else train.run
     result = pipeline(request, events.progress)
-    armed["on"] = False
     events.write({"event": "result", "result": json.loads(result.to_json())})
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: candidate objects may misbehave in __del__

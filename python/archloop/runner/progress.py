@@ -47,13 +47,18 @@ class Progress:
         self.handed = time.perf_counter()
         return self.handed
 
-    def on_line(self, line: bytes) -> None:  # untrusted: must never raise
+    def on_line(self, line: bytes) -> bool:  # untrusted: must never raise
+        """Parses the line once; True when it was a progress event (valid or not), which
+        the caller need not keep: only other lines can be results (result.interpret)."""
         payload = untrusted.parse_line(line)
-        event = untrusted.progress_of(payload) if payload is not None else None
+        if payload is None or payload.get("event") != "progress":
+            return False
+        event = untrusted.progress_of(payload)
         if event is None:
-            return
+            return True
         self.started = True
         if event.stage == "ready" and "startupS" not in self.timings:
             self.timings["startupS"] = round(time.perf_counter() - self.handed, 4)
         if self.throttle.allow(event.stage, time.monotonic()):
             self.emit(event.model_dump(by_alias=True, exclude_none=True))
+        return True

@@ -1,0 +1,77 @@
+"""What a job's sandbox may use as a whole (sandbox/cgroup.py enforces it), what it used,
+and the failure that amounts to.
+
+- Memory: `contract.memoryLimitMb` for the program, plus what the sandbox itself holds in
+  memory that is charged to it (the job's /data copy and its tmpfs mounts, at their caps)
+  and the interpreter pages a forked candidate dirties (RESIDENT_RESERVE). One cap for CPU
+  and GPU jobs alike: GPU jobs have no RLIMIT_AS, so this is their only host-memory cap.
+- Processes: `sandbox.nproc` (RLIMIT_NPROC's number) for the whole tree, its init and
+  every thread included, so the cap, not the per-uid rlimit, is what a fork bomb meets.
+- CPU: each job gets an equal share (the default weight) against every other job, and a
+  quota of `training.threads` cores, so one candidate cannot take the cores a neighbour's
+  training counts on, however many threads it starts.
+"""
+
+import threading
+
+from archloop.runner import verify
+from archloop.runner.failures import FailureClass
+from archloop.runner.protocol import CgroupInfo, Failure, JobRequest
+from archloop.runner.sandbox import cgroup
+
+RESIDENT_RESERVE_MB = 768  # measured peak of a small net's train job ~ 400 MiB above its data (bench/RESULTS.md)
+KEEP_CLASSES = {"timeout", "sandbox-violation"}  # what the supervisor saw first stays the verdict
+
+_lock = threading.Lock()
+_hierarchy: cgroup.Hierarchy | None = None
+_reason: str | None = None
+
+
+def hierarchy() -> tuple[cgroup.Hierarchy | None, str | None]:
+    """This process's hierarchy, detected once: (hierarchy, None) or (None, why not)."""
+    global _hierarchy, _reason
+    with _lock:
+        if _hierarchy is None and _reason is None:
+            try:
+                _hierarchy = cgroup.detect()
+            except cgroup.Unavailable as reason:
+                _reason = str(reason)
+        return _hierarchy, _reason
+
+
+def close() -> None:
+    with _lock:
+        if _hierarchy is not None:
+            _hierarchy.close()
+
+
+def caps_for(request: JobRequest, data_bytes: int) -> cgroup.Caps:
+    box = request.sandbox
+    tmpfs_mb = box.job_dir_mb + box.tmp_mb + box.shm_mb
+    memory_mb = request.contract.memory_limit_mb + tmpfs_mb + RESIDENT_RESERVE_MB
+    return cgroup.Caps(memory_bytes=memory_mb * 2**20 + data_bytes, pids=box.nproc,
+                       cpu_cores=float(max(1, request.training.threads)))
+
+
+def info(version: str, caps: cgroup.Caps, usage: cgroup.Usage) -> CgroupInfo:
+    return CgroupInfo(version=version, memory_mb=caps.memory_bytes // 2**20, pids=caps.pids, cpu_cores=caps.cpu_cores,
+                      peak_mb=usage.peak_bytes // 2**20 if usage.peak_bytes is not None else None,
+                      oom_kills=usage.oom_kills, pids_refused=usage.pids_refused)
+
+
+def failure_for(current: Failure | None, usage: cgroup.Usage, caps: cgroup.Caps) -> Failure | None:
+    """The job's failure once the sandbox's caps were hit: `oom` when the kernel killed a
+    process of it at the memory cap, `sandbox-violation` when a fork was refused at the
+    process cap, whatever the program reported (a genuine one hits neither); a timeout or
+    a flood the supervisor saw stays the verdict."""
+    if current is not None and current.failure_class in KEEP_CLASSES:
+        return current
+    if usage.oom_kills:
+        return verify.failure(FailureClass.OOM, f"the sandbox reached its memory cap of {caps.memory_bytes >> 20} MiB "
+                              f"(all its processes together) and the kernel killed {usage.oom_kills} of them; use "
+                              "less memory (smaller layers or activations), and do not fork", "sandbox")
+    if usage.pids_refused:
+        return verify.failure(FailureClass.SANDBOX_VIOLATION, f"the sandbox's process cap ({caps.pids}, threads "
+                              f"included) refused {usage.pids_refused} forks; candidates must not start processes",
+                              "sandbox")
+    return current
