@@ -19,7 +19,10 @@ from archloop.runner.failures import FailureClass
 from archloop.runner.protocol import CgroupInfo, Failure, JobRequest
 from archloop.runner.sandbox import cgroup
 
-RESIDENT_RESERVE_MB = 768  # measured peak of a small net's train job ~ 400 MiB above its data (bench/RESULTS.md)
+# Headroom over the program's budget for what the runtime dirties after the fork (the
+# zygote's pages stay charged to the zygote): a small net's jobs peaked at 17 MiB
+# (validate) and 69 MiB (train, 2k images), bench/RESULTS.md "Caps per sandbox".
+RESIDENT_RESERVE_MB = 512
 KEEP_CLASSES = {"timeout", "sandbox-violation"}  # what the supervisor saw first stays the verdict
 
 _lock = threading.Lock()
