@@ -18,7 +18,7 @@ from pathlib import Path
 from archloop.runner import contract, unsafe, verify, warm
 from archloop.runner.datasets import cache, registry
 from archloop.runner.failures import CandidateFailure
-from archloop.runner.progress import Emit, Progress
+from archloop.runner.progress import Emit, Progress, QueueBeat
 from archloop.runner.protocol import DatasetSpec, InnerRequest, JobRequest, Logs, SandboxInfo, SandboxSection
 from archloop.runner.result import Labels, assemble, interpret, signal_name
 from archloop.runner.sandbox import gpu as gpus
@@ -132,12 +132,21 @@ class Job:
             static = verify.failure(error.failure_class, error.message, error.stage)
             return self.finish(None, static, None, None, Logs(stdout="", stderr="", truncated_bytes=0), None)
         self.timings["staticS"] = round(time.perf_counter() - self.started, 4)
+        self.queued = QueueBeat(self.emit)
+        try:
+            return self._run(pool, cancel)
+        finally:
+            self.queued.stop()
+
+    def _run(self, pool: warm.Pool | None, cancel: threading.Event | None):
+        request = self.request
         data_dir, spec, data = self._prepare_data()
         try:
             gpu, warnings = gpu_view(request.kind, request.training.device, self.env)
             self.warnings += warnings
             limits, wall = limits_for(request, gpu is not None), wall_limit(request)
             if self.mode == "none":
+                self.queued.stop()
                 outcome = unsafe.run(request, spec, data, gpu, limits, wall, Progress(self.emit, self.timings))
                 info = self._info(limits, wall, outcome, os.getuid(), None, gpu, seccomp_on=False)
             else:
@@ -205,6 +214,7 @@ class Job:
         inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=sandbox_layout.DATA_DIR,
                                      contract=request.contract, training=request.training, audit_hook=request.sandbox.audit_hook,
                                      job_dir=sandbox_layout.JOB_DIR)
+        self.queued.stop()
         progress = Progress(self.emit, self.timings)
         handed = progress.hand_over()
         channel = None
