@@ -51,6 +51,7 @@ test('three validations at the limit queued ahead of a quick one do not make it 
       assert.equal(outcome.failure?.class, 'timeout', 'each slow one is stopped at its own limit');
     }
     assert.equal(quick.ok, true, JSON.stringify(quick.failure));
+    assert.ok(quick.sandbox?.cgroup ?? quick.sandbox?.cgroupNote, 'the result says which caps held its sandbox');
     const waited = quick.timings.sandboxWaitS ?? 0;
     assert.ok(waited >= 2 * LIMIT_S, `it waited behind the slow ones (${waited} s)`);
     assert.ok((ended - started) / 1000 > OUTER_S, 'its activity outlasted the outer limit, which counts from its start');
