@@ -62,8 +62,27 @@ def main(which: str) -> None:
             report("memory hog, 8 children x 256 MiB", *job(pool, "validate", in_init(hostile.MEMORY_HOG), memoryLimitMb=64))
             report("fork bomb", *job(pool, "validate", in_init(hostile.FORK_BOMB)))
             report("cpu hog, 4 processes", *job(pool, "validate", in_init(hostile.CPU_HOG)))
+        if which in ("all", "overhead"):
+            overhead(pool)
     finally:
         pool.close()
+
+
+def overhead(pool, rounds: int = 10) -> None:
+    """An honest validation's wall time with and without its cgroup, interleaved."""
+    from archloop.runner.sandbox import resources
+
+    hierarchy, _ = resources.hierarchy()
+    times: dict[str, list[float]] = {"cgroup": [], "none": []}
+    for _ in range(rounds):
+        for variant in ("cgroup", "none"):
+            resources._hierarchy, resources._reason = (hierarchy, None) if variant == "cgroup" else (None, "bench")
+            result, wall, _ = job(pool, "validate", SIMPLE)
+            assert result["ok"] and (result["sandbox"]["cgroup"] is not None) == (variant == "cgroup")
+            times[variant].append(wall)
+    resources._hierarchy, resources._reason = hierarchy, None
+    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    print(json.dumps({"case": f"honest validate, median of {rounds}", "wallS": median}), flush=True)
 
 
 if __name__ == "__main__":
