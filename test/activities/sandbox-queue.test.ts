@@ -29,7 +29,7 @@ const config = buildConfig('demo', {
 const request = (code: string) => buildRequest('validate', code, config, settingsFromEnv({}));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-test('three validations at the limit queued ahead of a quick one do not make it fail', async () => {
+test('three validations at the limit queued ahead of a quick one do not make it fail', async (t) => {
   const pool = new SandboxPool({ sizing: { validateJobs: 1, trainJobs: 1, stock: false, maxBooting: 1, idleS: 900 } });
   const runner: typeof runSandbox = (req, options = {}) => pool.run(req, { ...options, timeoutS: OUTER_S });
   try {
@@ -62,6 +62,7 @@ test('three validations at the limit queued ahead of a quick one do not make it 
     const times = [started, ...beats.map((beat) => beat.at), ended];
     const silence = Math.max(...times.slice(1).map((at, i) => at - times[i]!));
     assert.ok(silence <= MAX_SILENCE_MS, `longest silence ${silence} ms`);
+    t.diagnostic(`queued ${waited} s, activity ${(ended - started) / 1000} s, ${queued.length} queued heartbeats, longest silence ${silence} ms`);
   } finally {
     await pool.close();
   }
