@@ -220,9 +220,12 @@ class Job:
         channel = None
         files = data.descriptors()
 
+        watch: resources.OomWatch | None = None
+
         def on_start(started) -> None:
-            nonlocal channel
+            nonlocal channel, watch
             self.active = channel = started
+            watch = resources.OomWatch(group) if group is not None else None
 
         try:
             outcome = zygote.run(_settings(request, limits), identity, ours, theirs, files,
@@ -234,7 +237,9 @@ class Job:
         finally:
             self.active = None
             if group is not None:
-                self.cgroup = (group.caps, group.usage())
+                usage = group.usage()
+                usage.oom_lowered = watch.stop() if watch is not None else 0
+                self.cgroup = (group.caps, usage)
                 group.remove()
             if slot is not None:
                 slot.release()

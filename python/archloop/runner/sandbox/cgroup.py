@@ -42,11 +42,15 @@ class Caps:
     cpu_cores: float | None  # a quota; None: no quota (a fair share only)
 
 
+OOM_FIRST = 1000  # every sandbox process's oom_score_adj (nest.oom_first)
+
+
 @dataclass
 class Usage:
     oom_kills: int = 0  # processes the kernel killed at the memory cap
     pids_refused: int = 0  # forks refused at the process cap
     peak_bytes: int | None = None
+    oom_lowered: int = 0  # times a process of it was found with a lower oom_score_adj
 
 
 def _write(path: Path, value: str) -> None:
@@ -101,6 +105,22 @@ class Group:
                          _number(memory / "memory.peak"))
         return Usage(_keyed(memory / "memory.oom_control", "oom_kill"), _keyed(pids / "pids.events", "max"),
                      _number(memory / "memory.max_usage_in_bytes"))
+
+    def restore_oom_first(self) -> int:
+        """Puts every process of the group that lowered its oom_score_adj back at 1000 (raising
+        needs no privilege); how many had. Where root lacks CAP_SYS_RESOURCE, 1000 is no
+        floor (nest.oom_first), so the trusted side watches for it instead."""
+        lowered = 0
+        for pid in _procs(next(iter(self.dirs.values()))):
+            try:
+                with open(f"/proc/{pid}/oom_score_adj", "r+") as handle:
+                    if int(handle.read()) < OOM_FIRST:
+                        handle.seek(0)
+                        handle.write(str(OOM_FIRST))
+                        lowered += 1
+            except (OSError, ValueError):
+                continue  # it ended meanwhile
+        return lowered
 
     def remove(self) -> None:
         """Kills whatever is still in it (the sandbox's end normally took everything) and removes it."""

@@ -23,6 +23,7 @@ from archloop.runner.sandbox import cgroup
 # zygote's pages stay charged to the zygote): a small net's jobs peaked at 17 MiB
 # (validate) and 69 MiB (train, 2k images), bench/RESULTS.md "Caps per sandbox".
 RESIDENT_RESERVE_MB = 512
+OOM_WATCH_S = 0.5
 KEEP_CLASSES = {"timeout", "sandbox-violation"}  # what the supervisor saw first stays the verdict
 
 _lock = threading.Lock()
@@ -62,6 +63,26 @@ def info(version: str, caps: cgroup.Caps, usage: cgroup.Usage) -> CgroupInfo:
                       oom_kills=usage.oom_kills, pids_refused=usage.pids_refused)
 
 
+class OomWatch:
+    """While a job runs, every OOM_WATCH_S: any process of it found below oom_score_adj 1000
+    is put back, and the job fails as `sandbox-violation` (failure_for)."""
+
+    def __init__(self, group: cgroup.Group, interval_s: float = OOM_WATCH_S):
+        self.group, self.interval_s, self.lowered = group, interval_s, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="archloop-oom-watch")
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.interval_s):
+            self.lowered += self.group.restore_oom_first()
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self.lowered
+
+
 def failure_for(current: Failure | None, usage: cgroup.Usage, caps: cgroup.Caps) -> Failure | None:
     """The job's failure once the sandbox's caps were hit: `oom` when the kernel killed a
     process of it at the memory cap, `sandbox-violation` when a fork was refused at the
@@ -73,6 +94,9 @@ def failure_for(current: Failure | None, usage: cgroup.Usage, caps: cgroup.Caps)
         return verify.failure(FailureClass.OOM, f"the sandbox reached its memory cap of {caps.memory_bytes >> 20} MiB "
                               f"(all its processes together) and the kernel killed {usage.oom_kills} of them; use "
                               "less memory (smaller layers or activations), and do not fork", "sandbox")
+    if usage.oom_lowered:
+        return verify.failure(FailureClass.SANDBOX_VIOLATION, "a process of the sandbox lowered its oom_score_adj "
+                              "(the kernel's order for killing under memory pressure); candidates must not", "sandbox")
     if usage.pids_refused:
         return verify.failure(FailureClass.SANDBOX_VIOLATION, f"the sandbox's process cap ({caps.pids}, threads "
                               f"included) refused {usage.pids_refused} forks; candidates must not start processes",
