@@ -121,7 +121,7 @@ class Job:
         self.active = None  # the running job's channel to its zygote (kill() stops it)
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = [unsafe.WARNING] if self.mode == "none" else []
-        self.cgroup: tuple[resources.cgroup.Caps, resources.cgroup.Usage] | None = None  # caps hit decide the failure
+        self.caps: resources.JobCaps | None = None  # the sandbox's cgroup: caps it hit decide its failure
 
     def run(self, pool: warm.Pool | None = None, cancel: threading.Event | None = None):
         """pool: zygotes started ahead (the server); without one, a zygote is booted for this job."""
@@ -153,8 +153,8 @@ class Job:
                 outcome, info = self._sandboxed(spec, data, gpu, limits, wall, pool, cancel)
             self.timings["sandboxS"] = outcome.wall_s
             inner, failed = interpret(outcome, info.signal, wall)
-            if self.cgroup is not None:
-                failed = resources.failure_for(failed, self.cgroup[1], self.cgroup[0])
+            if self.caps is not None:
+                failed = self.caps.failure(failed)
             logs = Logs(stdout=outcome.stdout.text(), stderr=outcome.stderr.text(),
                         truncated_bytes=outcome.stdout.dropped + outcome.stderr.dropped)
             labels = (lambda: jobdata.labels_in_job_order(data_dir, data.order)) if data.order is not None else None
@@ -201,12 +201,12 @@ class Job:
             pool.release(zygote) if pool is not None else zygote.close()
             raise
         try:
-            group, note = _cgroup(request, _data_bytes(data))
-        except InfrastructureError:
+            self.caps = caps = resources.JobCaps(request, _data_bytes(data))
+        except OSError as error:
             if slot is not None:
                 slot.release()
             pool.release(zygote) if pool is not None else zygote.close()
-            raise
+            raise InfrastructureError(f"could not make the job's cgroup: {error}", retryable=True) from error
         self.timings["sandboxWaitS"] = round(time.perf_counter() - waiting, 4)
         if zygote.startup_s is not None:
             self.timings["zygoteStartupS"] = round(zygote.startup_s, 4)
@@ -220,27 +220,21 @@ class Job:
         channel = None
         files = data.descriptors()
 
-        watch: resources.OomWatch | None = None
-
         def on_start(started) -> None:
-            nonlocal channel, watch
+            nonlocal channel
             self.active = channel = started
-            watch = resources.OomWatch(group) if group is not None else None
+            caps.started()
 
         try:
             outcome = zygote.run(_settings(request, limits), identity, ours, theirs, files,
                                  inner_request.to_json().encode(), wall, request.sandbox.log_tail_bytes,
                                  request.sandbox.output_limit_bytes, progress.on_line, on_start,
-                                 group.procs_fds() if group else ())
+                                 caps.fds())
         except warm.ZygoteError as error:
             raise InfrastructureError(str(error), retryable=error.retryable) from error
         finally:
             self.active = None
-            if group is not None:
-                usage = group.usage()
-                usage.oom_lowered = watch.stop() if watch is not None else 0
-                self.cgroup = (group.caps, usage)
-                group.remove()
+            caps.finish()
             if slot is not None:
                 slot.release()
             if pool is not None:
@@ -255,9 +249,7 @@ class Job:
         uid = identity.uid if identity else os.getuid()
         info = self._info(limits, wall, outcome, uid, identity.slot if identity else None, gpu, seccomp_on=True)
         info.zygote_jobs = channel.number - 1 if channel is not None else None
-        if self.cgroup is not None and group is not None:
-            info.cgroup = resources.info(group.version, *self.cgroup)
-        info.cgroup_note = note
+        info.cgroup, info.cgroup_note = caps.info(), caps.note
         return outcome, info
 
     def _info(self, limits: dict, wall: float, outcome: supervise.Outcome, uid: int, slot: int | None,
@@ -279,18 +271,6 @@ def _settings(request: JobRequest, limits: dict) -> warm.JobSettings:
 def _data_bytes(data: jobdata.JobData) -> int:
     """What the job's /data copy holds (charged to its cgroup)."""
     return sum(os.path.getsize(path) for path in data.files.values()) + sum(os.fstat(fd).st_size for fd in data.memfds.values())
-
-
-def _cgroup(request: JobRequest, data_bytes: int) -> tuple[resources.cgroup.Group | None, str | None]:
-    """The job's own cgroup, or None and why there is none (the caps then are rlimits only)."""
-    hierarchy, reason = resources.hierarchy()
-    if hierarchy is None:
-        return None, f"no cgroup: {reason}; memory and processes capped per process (rlimits)"
-    try:
-        return hierarchy.create(resources.caps_for(request, data_bytes)), None
-    except OSError as error:
-        raise InfrastructureError(f"could not make the job's cgroup under {hierarchy.describe()}: {error}",
-                                  retryable=True) from error
 
 
 def _booted(plan: warm.Plan) -> warm.Zygote:

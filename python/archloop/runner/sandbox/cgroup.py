@@ -141,8 +141,11 @@ def _remove(directory: Path) -> None:
         except OSError as error:
             if error.errno != errno.EBUSY:
                 return
-        if (directory / "cgroup.kill").exists():
-            _write(directory / "cgroup.kill", "1")
+        try:
+            if (directory / "cgroup.kill").exists():  # v2: the whole group at once
+                _write(directory / "cgroup.kill", "1")
+        except OSError:
+            pass
         for pid in _procs(directory):
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -83,6 +83,40 @@ class OomWatch:
         return self.lowered
 
 
+class JobCaps:
+    """One job's cgroup over its life: made before the hand-over (`fds` travel with the job),
+    watched from its start, read and removed at its end; then its verdict and its record.
+    Without a usable hierarchy it holds only the reason (`note`), and changes nothing."""
+
+    def __init__(self, request: JobRequest, data_bytes: int):
+        found, reason = hierarchy()
+        self.version = found.version if found else None
+        self.note = None if found else f"no cgroup: {reason}; memory and processes capped per process (rlimits)"
+        self.group = found.create(caps_for(request, data_bytes)) if found else None  # OSError: the caller's to report
+        self.usage: cgroup.Usage | None = None
+        self._watch: OomWatch | None = None
+
+    def fds(self) -> tuple[int, ...]:
+        return self.group.procs_fds() if self.group else ()
+
+    def started(self) -> None:
+        if self.group is not None:
+            self._watch = OomWatch(self.group)
+
+    def finish(self) -> None:
+        if self.group is None or self.usage is not None:
+            return
+        self.usage = self.group.usage()
+        self.usage.oom_lowered = self._watch.stop() if self._watch else 0
+        self.group.remove()
+
+    def failure(self, current: Failure | None) -> Failure | None:
+        return failure_for(current, self.usage, self.group.caps) if self.group and self.usage else current
+
+    def info(self) -> CgroupInfo | None:
+        return info(self.version, self.group.caps, self.usage) if self.group and self.usage else None
+
+
 def failure_for(current: Failure | None, usage: cgroup.Usage, caps: cgroup.Caps) -> Failure | None:
     """The job's failure once the sandbox's caps were hit: `oom` when the kernel killed a
     process of it at the memory cap, `sandbox-violation` when a fork was refused at the
