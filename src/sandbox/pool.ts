@@ -23,8 +23,14 @@ import { interpretRun } from './interpret';
 import { LineSplitter } from './lines';
 import { outerTimeoutS } from './request';
 
-/** Passed through to the runner when set: proxies, the allotted GPUs, the unsafe-mode consent. */
-const PASSED_ENV = ['ARCHLOOP_DATASETS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'CUDA_VISIBLE_DEVICES', 'ARCHLOOP_ALLOW_UNSAFE'];
+/**
+ * Passed through to the runner when set: proxies, the allotted GPUs, the unsafe-mode consent,
+ * and where (or whether) it makes its sandboxes' cgroups (docs/sandbox.md, "Caps on the whole sandbox").
+ */
+const PASSED_ENV = [
+  'ARCHLOOP_DATASETS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'CUDA_VISIBLE_DEVICES', 'ARCHLOOP_ALLOW_UNSAFE',
+  'ARCHLOOP_CGROUP', 'ARCHLOOP_CGROUP_PARENT',
+];
 
 /** The runner's environment: only what it needs (the sandboxed side gets even less). */
 export function runnerEnv(extra: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env, parentPid = process.pid): Record<string, string> {

@@ -72,9 +72,10 @@ function sandboxProcesses(): string[] {
 }
 
 test('the runner is told its parent, to die with it', () => {
-  const env = runnerEnv({}, { PATH: '/bin', CUDA_VISIBLE_DEVICES: '1', SECRET: 'x' }, 4242);
+  const env = runnerEnv({}, { PATH: '/bin', CUDA_VISIBLE_DEVICES: '1', SECRET: 'x', ARCHLOOP_CGROUP_PARENT: '/workers' }, 4242);
   assert.equal(env.ARCHLOOP_PARENT_PID, '4242');
   assert.equal(env.CUDA_VISIBLE_DEVICES, '1', 'the allotted GPUs reach the sandbox');
+  assert.equal(env.ARCHLOOP_CGROUP_PARENT, '/workers', 'so does where its cgroups go');
   assert.equal(env.SECRET, undefined, 'nothing else of the worker leaks in');
 });
 
