@@ -40,6 +40,13 @@ codes = [os.waitpid(pid, 0)[1] for pid in children]
 raise RuntimeError('HOG ' + str(codes))
 """
 
+ONE_BIG_PROCESS = r"""
+block = bytearray(1536 << 20)  # 1.5 GiB: far under RLIMIT_AS (made 16 GiB here), over the sandbox's cap
+for i in range(0, len(block), 4096):
+    block[i] = 1
+raise RuntimeError('BIG survived')
+"""
+
 FORK_BOMB = r"""
 import os, time
 forked = 0
@@ -108,13 +115,14 @@ def bystander():
     process.wait()
 
 
-def _run(pool, code: str, *, contract=None, training=None) -> dict:
+def _run(pool, code: str, *, contract=None, training=None, sandbox=None) -> dict:
     from archloop.runner.job import Job
     from archloop.runner.protocol import JobRequest
 
     request = JobRequest.model_validate({"kind": "validate", "code": code, "dataset": SYNTHETIC,
                                          "contract": {"validateTimeoutS": 30, **(contract or {})},
-                                         "training": {"threads": 1, **(training or {})}, "sandbox": SMALL_BOX})
+                                         "training": {"threads": 1, **(training or {})},
+                                         "sandbox": {**SMALL_BOX, **(sandbox or {})}})
     return json.loads(Job(request, unsafe_no_sandbox=False, emit=lambda _: None).run(pool).to_json())
 
 
@@ -144,6 +152,17 @@ def test_memory_hog_across_children_meets_the_sandbox_cap(pool, bystander):
     assert cgroup["oomKills"] >= 1 and cgroup["memoryMb"] < 8 * 256, cgroup
     assert cgroup["peakMb"] <= cgroup["memoryMb"], cgroup
     _nothing_else_died(pool, bystander, zygotes)
+
+
+def test_one_process_under_its_rlimit_but_over_the_cap_is_oom(pool, bystander):
+    """What a GPU job (no RLIMIT_AS at all) would meet: the cgroup, not the rlimit."""
+    zygotes = _zygote_pids(pool)
+    result = _run(pool, in_init(ONE_BIG_PROCESS), contract={"memoryLimitMb": 64}, sandbox={"runtimeReserveMb": 16384})
+    cgroup = _cgroup_or_skip(result)
+    assert result["failure"]["class"] == "oom", result["failure"]
+    assert cgroup["oomKills"] >= 1 and cgroup["memoryMb"] < 1536, cgroup
+    if zygotes:
+        _nothing_else_died(pool, bystander, zygotes)
 
 
 def test_fork_bomb_meets_the_process_cap(pool, bystander):
