@@ -12,6 +12,7 @@ and the failure that amounts to.
   training counts on, however many threads it starts.
 """
 
+import atexit
 import threading
 
 from archloop.runner import verify
@@ -38,6 +39,7 @@ def hierarchy() -> tuple[cgroup.Hierarchy | None, str | None]:
         if _hierarchy is None and _reason is None:
             try:
                 _hierarchy = cgroup.detect()
+                atexit.register(close)  # a process killed instead leaves them to the next one's sweep
             except cgroup.Unavailable as reason:
                 _reason = str(reason)
         return _hierarchy, _reason
