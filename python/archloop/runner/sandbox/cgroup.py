@@ -19,6 +19,7 @@ says why and the runner falls back to rlimits and per-slot uids.
 """
 
 import errno
+import itertools
 import os
 import signal
 import time
@@ -161,22 +162,20 @@ class Hierarchy:
     version: str
     serves: dict[str, Path]  # controller -> .../archloop/serve-<pid> (v2: a single "" entry)
     controllers: tuple[str, ...]
-    _next: int = 0
+    _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))  # next() is atomic: jobs run in threads
 
     def describe(self) -> str:
         where = next(iter(self.serves.values())).parent
         return f"cgroup {self.version} ({', '.join(self.controllers)}) under {where}"
 
     def create(self, caps: Caps) -> Group:
-        self._next += 1
-        name = f"job-{self._next}"
-        dirs = {controller: serve / name for controller, serve in self.serves.items()}
-        for directory in dirs.values():
-            directory.mkdir()
-        group = Group(self.version, dirs, caps)
+        name = f"job-{next(self._numbers)}"
+        group = Group(self.version, {controller: serve / name for controller, serve in self.serves.items()}, caps)
         try:
+            for directory in group.dirs.values():
+                directory.mkdir()
             self._limit(group)
-            for directory in dirs.values():
+            for directory in group.dirs.values():
                 group._fds.append(os.open(directory / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
         except OSError:
             group.remove()
