@@ -270,7 +270,8 @@ def _settings(request: JobRequest, limits: dict) -> warm.JobSettings:
 
 def _data_bytes(data: jobdata.JobData) -> int:
     """What the job's /data copy holds (charged to its cgroup)."""
-    return sum(os.path.getsize(path) for path in data.files.values()) + sum(os.fstat(fd).st_size for fd in data.memfds.values())
+    files = sum(os.path.getsize(path) for path in data.files.values())
+    return files + sum(os.fstat(fd).st_size for fd in data.memfds.values())
 
 
 def _booted(plan: warm.Plan) -> warm.Zygote:

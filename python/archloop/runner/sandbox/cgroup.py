@@ -162,7 +162,8 @@ class Hierarchy:
     version: str
     serves: dict[str, Path]  # controller -> .../archloop/serve-<pid> (v2: a single "" entry)
     controllers: tuple[str, ...]
-    _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))  # next() is atomic: jobs run in threads
+    # job numbers: next() on a count is atomic, and jobs make their groups from several threads
+    _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def describe(self) -> str:
         where = next(iter(self.serves.values())).parent
