@@ -221,3 +221,21 @@ def test_empty_line_flood_is_cut_off_cheaply(pool, bystander):
     # CPU for ~16 M lines (it was ~30 s before the cap, bench/RESULTS.md)
     assert trusted_cpu_s < 2.0, (trusted_cpu_s, time.monotonic() - started)
     _nothing_else_died(pool, bystander, zygotes)
+
+
+def test_without_a_cgroup_the_result_says_why_and_rlimits_still_hold(pool, bystander, monkeypatch):
+    """The fallback (no cgroup usable: not root, nothing delegated, ARCHLOOP_CGROUP=off):
+    every result says so, and the per-process and per-uid rlimits still end a fork bomb."""
+    from archloop.runner.sandbox import resources
+
+    monkeypatch.setattr(resources, "_hierarchy", None)
+    monkeypatch.setattr(resources, "_reason", "turned off (ARCHLOOP_CGROUP=off)")
+    honest = _run(pool, SIMPLE)
+    assert honest["ok"] and honest["sandbox"]["cgroup"] is None, honest["sandbox"]
+    assert honest["sandbox"]["cgroupNote"].startswith("no cgroup: turned off"), honest["sandbox"]
+    zygotes = _zygote_pids(pool)
+    bomb = _run(pool, in_init(FORK_BOMB))
+    assert bomb["failure"]["class"] == "instantiate" and "BOMB" in bomb["failure"]["message"], bomb["failure"]
+    forked = int(bomb["failure"]["message"].split("BOMB ")[1].split()[0])
+    assert forked < honest["sandbox"]["nproc"], forked  # RLIMIT_NPROC, per slot uid
+    _nothing_else_died(pool, bystander, zygotes)
