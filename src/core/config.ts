@@ -229,7 +229,13 @@ export const OrchestrationConfig = z.strictObject({
   sampleTimeoutS: seconds.default(1800),
   /** Checking the seed corpus at the run's shape: each unchecked entry is one sandbox validation. */
   seedCheckTimeoutS: seconds.default(24 * 3600),
-  validateTimeoutS: seconds.default(300),
+  /**
+   * The validate activity, its wait for a sandbox included: a worker runs up to 8 at once
+   * and as many sandboxes as it has cores less one, so jobs queue; the activity heartbeats
+   * while queued, and the candidate's own limit (contract.validateTimeoutS) starts with its
+   * sandbox.
+   */
+  validateTimeoutS: seconds.default(1800),
   trainTimeoutS: seconds.default(3600),
   noveltyTimeoutS: seconds.default(600),
   fineTuneTimeoutS: seconds.default(6 * 3600),

@@ -48,6 +48,18 @@ export type GraphIR = z.infer<typeof GraphIR>;
 export const SandboxMode = z.enum(['bwrap', 'none']);
 export type SandboxMode = z.infer<typeof SandboxMode>;
 
+/** The caps on a whole sandbox (python/archloop/runner/sandbox/resources.py) and what it used of them. */
+export const CgroupInfo = z.object({
+  version: z.enum(['v1', 'v2']),
+  memoryMb: z.number().int(),
+  pids: z.number().int(),
+  cpuCores: z.number().nullable(),
+  peakMb: z.number().int().nullable().default(null),
+  oomKills: z.number().int().default(0),
+  pidsRefused: z.number().int().default(0),
+});
+export type CgroupInfo = z.infer<typeof CgroupInfo>;
+
 export const SandboxInfo = z.object({
   /** 'none': the job ran WITHOUT bubblewrap (ARCHLOOP_SANDBOX=none + ARCHLOOP_ALLOW_UNSAFE=1). */
   mode: SandboxMode,
@@ -67,6 +79,9 @@ export const SandboxInfo = z.object({
   signal: z.string().nullable(),
   /** How many candidates the zygote that forked this one's sandbox had been given before it (null: no zygote, unsafe mode). */
   zygoteJobs: z.number().int().nonnegative().nullable().default(null),
+  /** The sandbox's cgroup (null: none usable here, and cgroupNote says why: rlimits only). */
+  cgroup: CgroupInfo.nullable().default(null),
+  cgroupNote: z.string().nullable().default(null),
 });
 
 export const SandboxLogs = z.object({

@@ -23,8 +23,14 @@ import { interpretRun } from './interpret';
 import { LineSplitter } from './lines';
 import { outerTimeoutS } from './request';
 
-/** Passed through to the runner when set: proxies, the allotted GPUs, the unsafe-mode consent. */
-const PASSED_ENV = ['ARCHLOOP_DATASETS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'CUDA_VISIBLE_DEVICES', 'ARCHLOOP_ALLOW_UNSAFE'];
+/**
+ * Passed through to the runner when set: proxies, the allotted GPUs, the unsafe-mode consent,
+ * and where (or whether) it makes its sandboxes' cgroups (docs/sandbox.md, "Caps on the whole sandbox").
+ */
+const PASSED_ENV = [
+  'ARCHLOOP_DATASETS', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'CUDA_VISIBLE_DEVICES', 'ARCHLOOP_ALLOW_UNSAFE',
+  'ARCHLOOP_CGROUP', 'ARCHLOOP_CGROUP_PARENT',
+];
 
 /** The runner's environment: only what it needs (the sandboxed side gets even less). */
 export function runnerEnv(extra: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env, parentPid = process.pid): Record<string, string> {
@@ -45,9 +51,20 @@ export function runnerEnv(extra: Record<string, string> = {}, env: NodeJS.Proces
 export interface RunOptions {
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
-  /** Overrides the outer timeout (seconds). */
+  /** Overrides the outer timeout (seconds), counted from the job's start in its sandbox. */
   timeoutS?: number;
+  /** The longest a job may wait for its sandbox (seconds; default QUEUE_TIMEOUT_S). */
+  queueTimeoutS?: number;
 }
+
+/**
+ * The runner's progress stage while a job waits for its sandbox (a zygote, a slot uid, the
+ * dataset cache): python/archloop/runner/progress.py QueueBeat, every few seconds. It keeps
+ * the activity heartbeating, and the job's own clock starts only with the next stage.
+ */
+export const QUEUED_STAGE = 'queued';
+/** Waiting longer than this for a sandbox is a retryable infrastructure failure. */
+export const QUEUE_TIMEOUT_S = 3600;
 
 /**
  * How many jobs of a plan (kind + GPUs) run at once, and whether zygotes stay booted. Root
@@ -135,7 +152,11 @@ interface Pending {
   options: RunOptions;
   resolve: (outcome: SandboxOutcome) => void;
   reject: (error: unknown) => void;
+  /** While queued: the queue limit; once started in its sandbox: the run's own limit. */
   timer: NodeJS.Timeout;
+  /** Seconds the job may run once started (the outer timeout). */
+  runS: number;
+  started?: boolean;
   cancelled?: NodeJS.Timeout;
   onAbort?: () => void;
 }
@@ -180,7 +201,7 @@ export class SandboxPool {
         return;
       }
       const id = String(++this.nextId);
-      const timeoutS = options.timeoutS ?? outerTimeoutS(request);
+      const queueS = options.queueTimeoutS ?? QUEUE_TIMEOUT_S;
       const job: Pending = {
         kind: request.kind,
         lines: [],
@@ -188,7 +209,8 @@ export class SandboxPool {
         options,
         resolve,
         reject,
-        timer: setTimeout(() => this.cancel(id, new SandboxInfraError(`runner did not finish within ${timeoutS} s; killed`, true)), timeoutS * 1000),
+        runS: options.timeoutS ?? outerTimeoutS(request),
+        timer: setTimeout(() => this.cancel(id, new SandboxInfraError(`no sandbox for this job within ${queueS} s; gave up`, true)), queueS * 1000),
       };
       if (options.signal) {
         job.onAbort = () => this.cancel(id, new SandboxInfraError('sandbox run cancelled', true));
@@ -284,10 +306,19 @@ export class SandboxPool {
     else job.lines.push(line);
     if (event === 'progress') {
       const progress = line.length <= 4096 ? ProgressEvent.safeParse(payload) : undefined;
+      if (progress?.success && progress.data.stage !== QUEUED_STAGE) this.start(id, job);
       if (progress?.success) job.options.onProgress?.(progress.data);
       return;
     }
     if (terminal) this.settle(id, { code: 0, signal: null });
+  }
+
+  /** The job left the queue: its own limit counts from now, not from when it was submitted. */
+  private start(id: string, job: Pending): void {
+    if (job.started) return;
+    job.started = true;
+    clearTimeout(job.timer);
+    job.timer = setTimeout(() => this.cancel(id, new SandboxInfraError(`runner did not finish within ${job.runS} s; killed`, true)), job.runS * 1000);
   }
 
   /** Interprets what a job printed, as for the one-shot runner. */

@@ -3,11 +3,13 @@
 Not the security boundary (the sandbox is; a determined program can dodge an audit hook
 via C code), but it turns the common hostile moves into a precise `sandbox-violation`
 instead of a confusing downstream error, and adds a layer in --unsafe-no-sandbox mode.
-Audit hooks cannot be removed once added.
+Audit hooks cannot be removed once added, and this one has no switch either: an on/off
+flag would be an object candidate code can find (gc.get_objects) and flip, so it is armed
+from the moment it is installed, just before the candidate is imported, for good. The
+caps that hold against forks and memory are the kernel's (cgroup, rlimits), not this hook.
 """
 
 import sys
-from collections.abc import Callable
 
 from archloop.runner.failures import SandboxViolation
 
@@ -27,8 +29,8 @@ def _writes(mode: object, flags: object) -> bool:
     return isinstance(flags, int) and bool(flags & 0o3)  # O_WRONLY | O_RDWR
 
 
-def install(writable_roots: tuple[str, ...], is_active: Callable[[], bool]) -> None:
-    """Refuse blocked events while `is_active()`; writes only under writable_roots."""
+def install(writable_roots: tuple[str, ...]) -> None:
+    """From now on, refuse blocked events; writes only under writable_roots."""
     roots = tuple(r.rstrip("/") + "/" for r in writable_roots)
 
     def inside(path: object) -> bool:
@@ -36,8 +38,6 @@ def install(writable_roots: tuple[str, ...], is_active: Callable[[], bool]) -> N
         return text.startswith(roots) or text in {r.rstrip("/") for r in roots}
 
     def hook(event: str, args: tuple) -> None:
-        if not is_active():
-            return
         if event in _BLOCKED_EVENTS:
             raise SandboxViolation(f"{event} is not allowed in candidate code")
         if event == "open" and len(args) >= 3 and _writes(args[1], args[2]) and not isinstance(args[0], int):

@@ -60,6 +60,16 @@ def use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def cap_gpu_memory(limit_mb: int) -> None:
+    """The contract's memory budget on the GPU too: torch's allocator refuses more (a clean
+    `oom`). Set before the candidate is imported, but in its process, so a guard rail, not
+    a wall: the walls are one train job per GPU and the job's cgroup for host memory."""
+    import torch
+
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, limit_mb * 2**20 / total))
+
+
 def run_request(events: Events) -> NoReturn:
     """Reads the request (one line) and runs it: the candidate's code runs from here on. A
     train job reads its test images from stdin too, once learn has returned (handover.py)."""
@@ -71,15 +81,14 @@ def run_request(events: Events) -> NoReturn:
     request = InnerRequest.model_validate_json(sys.stdin.buffer.readline())
     if request.training.device != "cpu" and request.kind == "train" and torch.cuda.is_available():
         torch.zeros(1, device="cuda")  # initialise CUDA before the audit hook is armed
-    armed = {"on": False}
-    if request.audit_hook:
-        audit.install((request.job_dir, "/dev/null", "/dev/shm"), lambda: armed["on"])
-    armed["on"] = True
+        cap_gpu_memory(request.contract.memory_limit_mb)
+    if request.audit_hook:  # armed for good; the hand-over (reading stdin) and the result (writing
+        # the events fd) only use descriptors already open, which it never refuses
+        audit.install((request.job_dir, "/dev/null", "/dev/shm"))
     if request.kind == "validate":
         result = validate.run(request, events.progress)
     else:
         result = train.run(request, events.progress, events.started, lambda: handover.receive(sys.stdin.buffer))
-    armed["on"] = False
     events.write({"event": "result", "result": json.loads(result.to_json())})
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: candidate objects may misbehave in __del__

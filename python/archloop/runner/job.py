@@ -19,11 +19,11 @@ from archloop.runner import contract, unsafe, verify, warm
 from archloop.runner.handover import Handover
 from archloop.runner.datasets import cache, registry
 from archloop.runner.failures import CandidateFailure, FailureClass
-from archloop.runner.progress import Emit, Progress
+from archloop.runner.progress import Emit, Progress, QueueBeat
 from archloop.runner.protocol import DatasetSpec, InnerRequest, JobRequest, Logs, SandboxInfo, SandboxSection
 from archloop.runner.result import Labels, assemble, interpret, signal_name
 from archloop.runner.sandbox import gpu as gpus
-from archloop.runner.sandbox import jobdata, supervise
+from archloop.runner.sandbox import jobdata, resources, supervise
 from archloop.runner.sandbox import layout as sandbox_layout
 from archloop.runner.sandbox.identity import Identity, SandboxUnavailable, Slot, SlotsBusy, acquire_slot, identity_for
 
@@ -126,6 +126,7 @@ class Job:
         self.active = None  # the running job's channel to its zygote (kill() stops it)
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = [unsafe.WARNING] if self.mode == "none" else []
+        self.caps: resources.JobCaps | None = None  # the sandbox's cgroup: caps it hit decide its failure
 
     def run(self, pool: warm.Pool | None = None, cancel: threading.Event | None = None):
         """pool: zygotes started ahead (the server); without one, a zygote is booted for this job."""
@@ -137,6 +138,14 @@ class Job:
             static = verify.failure(error.failure_class, error.message, error.stage)
             return self.finish(None, static, None, None, Logs(stdout="", stderr="", truncated_bytes=0), None)
         self.timings["staticS"] = round(time.perf_counter() - self.started, 4)
+        self.queued = QueueBeat(self.emit)
+        try:
+            return self._run(pool, cancel)
+        finally:
+            self.queued.stop()
+
+    def _run(self, pool: warm.Pool | None, cancel: threading.Event | None):
+        request = self.request
         data_dir, spec, data = self._prepare_data()
         training = request.training
         handover = (Handover(data.test_images, training.eval_window_min_s, training.eval_window_share)
@@ -146,6 +155,7 @@ class Job:
             self.warnings += warnings
             limits, wall = limits_for(request, gpu is not None), wall_limit(request)
             if self.mode == "none":
+                self.queued.stop()
                 outcome = unsafe.run(request, spec, data, gpu, limits, wall, Progress(self.emit, self.timings, handover))
                 info = self._info(limits, wall, outcome, os.getuid(), None, gpu, seccomp_on=False)
             else:
@@ -155,6 +165,8 @@ class Job:
             if failed is not None and outcome.timed_out and handover is not None and handover.sent:
                 failed = verify.failure(FailureClass.TIMEOUT, "no predictions within the evaluation window after the "
                                         "test images were handed over (evalWindowMinS, evalWindowShare)", "eval")
+            if self.caps is not None:
+                failed = self.caps.failure(failed)
             logs = Logs(stdout=outcome.stdout.text(), stderr=outcome.stderr.text(),
                         truncated_bytes=outcome.stdout.dropped + outcome.stderr.dropped)
             labels = (lambda: jobdata.labels_in_job_order(data_dir, data.order)) if data.order is not None else None
@@ -203,6 +215,13 @@ class Job:
         except InfrastructureError:
             pool.release(zygote) if pool is not None else zygote.close()
             raise
+        try:
+            self.caps = caps = resources.JobCaps(request, _data_bytes(data))
+        except OSError as error:
+            if slot is not None:
+                slot.release()
+            pool.release(zygote) if pool is not None else zygote.close()
+            raise InfrastructureError(f"could not make the job's cgroup: {error}", retryable=True) from error
         self.timings["sandboxWaitS"] = round(time.perf_counter() - waiting, 4)
         if zygote.startup_s is not None:
             self.timings["zygoteStartupS"] = round(zygote.startup_s, 4)
@@ -210,22 +229,27 @@ class Job:
         inner_request = InnerRequest(kind=request.kind, code=request.code, spec=spec, data_dir=sandbox_layout.DATA_DIR,
                                      contract=request.contract, training=request.training, audit_hook=request.sandbox.audit_hook,
                                      job_dir=sandbox_layout.JOB_DIR)
+        self.queued.stop()
         progress = Progress(self.emit, self.timings, handover)
         handed = progress.hand_over()
         channel = None
+        files = data.descriptors()
 
         def on_start(started) -> None:
             nonlocal channel
             self.active = channel = started
+            caps.started()
 
         try:
-            outcome = zygote.run(_settings(request, limits), identity, ours, theirs, data.descriptors(),
+            outcome = zygote.run(_settings(request, limits), identity, ours, theirs, files,
                                  inner_request.to_json().encode() + b"\n", wall, request.sandbox.log_tail_bytes,
-                                 request.sandbox.output_limit_bytes, progress.on_line, on_start)
+                                 request.sandbox.output_limit_bytes, progress.on_line, on_start,
+                                 caps.fds())
         except warm.ZygoteError as error:
             raise InfrastructureError(str(error), retryable=error.retryable) from error
         finally:
             self.active = None
+            caps.finish()
             if slot is not None:
                 slot.release()
             if pool is not None:
@@ -240,6 +264,7 @@ class Job:
         uid = identity.uid if identity else os.getuid()
         info = self._info(limits, wall, outcome, uid, identity.slot if identity else None, gpu, seccomp_on=True)
         info.zygote_jobs = channel.number - 1 if channel is not None else None
+        info.cgroup, info.cgroup_note = caps.info(), caps.note
         return outcome, info
 
     def _info(self, limits: dict, wall: float, outcome: supervise.Outcome, uid: int, slot: int | None,
@@ -256,6 +281,15 @@ def _settings(request: JobRequest, limits: dict) -> warm.JobSettings:
     box = request.sandbox
     return warm.JobSettings(limits=",".join(f"{k}={v}" for k, v in limits.items()), threads=request.training.threads,
                             job_bytes=box.job_dir_mb * 2**20, tmp_bytes=box.tmp_mb * 2**20, shm_bytes=box.shm_mb * 2**20)
+
+
+def _data_bytes(data: jobdata.JobData) -> int:
+    """The job's data as charged to its cgroup: its /data copy (only the training images the
+    run gives) and, for a train job, the test images handed over on stdin after `learn`
+    (handover.py), which the runner inside then holds in memory."""
+    files = sum(os.path.getsize(path) for path in data.files.values())
+    handed = data.test_images.nbytes if data.test_images is not None else 0
+    return files + sum(os.fstat(fd).st_size for fd in data.memfds.values()) + handed
 
 
 def _booted(plan: warm.Plan) -> warm.Zygote:

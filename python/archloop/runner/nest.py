@@ -125,6 +125,38 @@ def fresh_proc() -> None:
             _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
+def oom_first() -> None:
+    """oom_score_adj 1000: under memory pressure the kernel kills the sandbox's processes
+    before anything outside it. Written with CAP_SYS_RESOURCE (root workers' zygotes, where
+    root has it), it is also the floor: the candidate, which has no capability, cannot
+    lower it. Without that capability (a non-root worker; a root whose bounding set lacks
+    it, as on the build VMs) the candidate could lower it again: then only the job's
+    cgroup bounds its memory.
+    Its /proc/self files belong to the caller only while it is dumpable (in a user
+    namespace, not at all otherwise), so for this write alone it is."""
+    set_dumpable(True)
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")
+    finally:
+        set_dumpable(False)
+
+
+def join_cgroups(procs_fds: list[int], pids: tuple[int, ...]) -> None:
+    """Moves `pids` (0: this process) into each group whose cgroup.procs the trusted side
+    opened for this job (sandbox/cgroup.py; the kernel checks the opener's credentials),
+    then closes the descriptors: nothing of them reaches the candidate."""
+    try:
+        for fd in procs_fds:
+            for pid in pids:
+                os.write(fd, f"{pid}\n".encode())
+    except OSError as error:
+        raise NestError(error.errno, f"joining the job's cgroup: {error.strerror}") from error
+    finally:
+        for fd in procs_fds:
+            os.close(fd)
+
+
 def die_with_parent() -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 

@@ -243,6 +243,18 @@ class ProgressEvent(Wire):
 # ---- the result the TS side stores ---------------------------------------------------
 
 
+class CgroupInfo(Wire):
+    """The caps on the whole sandbox (sandbox/resources.py) and what it used of them."""
+
+    version: Literal["v1", "v2"]
+    memory_mb: int
+    pids: int
+    cpu_cores: float | None
+    peak_mb: int | None = None
+    oom_kills: int = 0
+    pids_refused: int = 0
+
+
 class SandboxInfo(Wire):
     mode: Literal["bwrap", "none"]
     uid: int | None
@@ -260,6 +272,9 @@ class SandboxInfo(Wire):
     # How many candidates the zygote that forked this one's sandbox had run before (0: a
     # zygote booted for it); None without a zygote (unsafe mode).
     zygote_jobs: int | None = None
+    # The whole sandbox's caps (None: no usable cgroup, see cgroup_note; rlimits only).
+    cgroup: CgroupInfo | None = None
+    cgroup_note: str | None = None
 
 
 class Logs(Wire):

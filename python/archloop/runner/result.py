@@ -42,7 +42,9 @@ def classify_exit(outcome: supervise.Outcome, sig: str | None, limit_s: float) -
     if outcome.output_flood:
         return _failure(FailureClass.SANDBOX_VIOLATION, "stdout/stderr exceeded the output limit; process tree killed", "sandbox")
     if outcome.events_flood:
-        return _failure(FailureClass.SANDBOX_VIOLATION, "the event channel was flooded; process tree killed", "sandbox")
+        cap = outcome.events_detail or "over its cap"
+        return _failure(FailureClass.SANDBOX_VIOLATION, f"the event channel was flooded ({cap}); process tree killed. "
+                        "Only the runner writes there: print() for your own output", "sandbox")
     if sig == "SIGXCPU":
         return _failure(FailureClass.TIMEOUT, "exceeded the CPU-time limit (SIGXCPU)", "sandbox")
     if sig == "SIGXFSZ":

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 from archloop.runner import lifeline, warm
 from archloop.runner.job import InfrastructureError, Job, gpu_view, plan_for
 from archloop.runner.protocol import JobRequest, SandboxSection
+from archloop.runner.sandbox import resources
 
 
 class Command(BaseModel):
@@ -173,6 +174,7 @@ class Server:
         for job_id in jobs:
             self._cancel(job_id)
         self.pool.close()
+        resources.close()
 
 
 def sizing_from(args: argparse.Namespace) -> warm.Sizing:
@@ -196,6 +198,12 @@ def serve(args: argparse.Namespace) -> int:
     out({"event": "hello", "pid": os.getpid(), "sizing": {"jobs": sizing.jobs, "stock": sizing.stock,
                                                           "maxBooting": sizing.max_booting, "idleS": sizing.idle_s}})
     log("serve.ready", jobs=sizing.jobs, stock=sizing.stock, max_booting=sizing.max_booting)
+    hierarchy, reason = resources.hierarchy()  # which caps hold each sandbox as a whole, said once
+    if hierarchy is not None:
+        log("serve.cgroup", cgroup=hierarchy.version, where=hierarchy.describe())
+    else:
+        log("serve.cgroup", level="warning", cgroup=None, message=f"no cgroup ({reason}): memory and processes "
+            "capped per process only (RLIMIT_AS, RLIMIT_NPROC per slot uid); GPU jobs have no host-memory cap")
     try:
         for line in sys.stdin:
             if line.strip():

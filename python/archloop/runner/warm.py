@@ -37,7 +37,9 @@ from archloop.runner.sandbox.identity import Identity
 
 MAX_MESSAGE = 1 << 16
 ZYGOTE_TMPFS_BYTES = 16 << 20  # the zygote's own /job, /tmp, /dev/shm (its candidates get fresh ones)
-ROOT_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+# CAP_SYS_RESOURCE: a sandbox's init sets oom_score_adj 1000 with it, which also makes 1000
+# the floor its candidate (without the capability) cannot go below.
+ROOT_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SYS_RESOURCE")
 USER_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETPCAP")
 STARTED_TIMEOUT_S = 30.0
 Log = Callable[..., None]
@@ -75,10 +77,11 @@ class JobSettings:
     tmp_bytes: int
     shm_bytes: int
 
-    def payload(self, data: list[tuple[str, int]]) -> dict:
-        """data: (name, size) of the files whose descriptors follow the job's four streams."""
+    def payload(self, data: list[tuple[str, int]], cgroups: int = 0) -> dict:
+        """data: (name, size) of the files whose descriptors follow the job's four streams
+        and its `cgroups` cgroup.procs descriptors (sandbox/cgroup.py)."""
         return {"limits": self.limits, "threads": self.threads, "jobBytes": self.job_bytes, "tmpBytes": self.tmp_bytes,
-                "shmBytes": self.shm_bytes, "data": data}
+                "shmBytes": self.shm_bytes, "data": data, "cgroups": cgroups}
 
 
 def zygote_env() -> dict[str, str]:
@@ -270,19 +273,22 @@ class Zygote:
 
     def run(self, settings: JobSettings, slot: Identity | None, ours: supervise.Pipes, theirs: supervise.Pipes,
             data: list[tuple[str, int, int]], request: bytes, wall_limit_s: float, tail_bytes: int, output_limit: int,
-            on_line: Callable[[bytes], None], on_start: Callable[[_Channel], None] = lambda _: None) -> supervise.Outcome:
+            on_line: Callable[[bytes], supervise.Reply | bool], on_start: Callable[[_Channel], None] = lambda _: None,
+            cgroup_fds: tuple[int, ...] = ()) -> supervise.Outcome:
         """Hands the job to the zygote and watches it. slot: the uid it runs as (root
-        workers). data: (name, read-only fd, size) of its /data files. Closes `theirs` and
-        the data descriptors (the zygote has its own copies) and, through supervise, `ours`."""
+        workers). data: (name, read-only fd, size) of its /data files. cgroup_fds: its
+        groups' cgroup.procs, which its init joins. Closes `theirs` and the data descriptors
+        (the zygote has its own copies) and, through supervise, `ours`."""
         with self._lock:
             self._next += 1
             channel = _Channel(self, self._next)
             self._channels[channel.id] = channel
-        message = settings.payload([(name, size) for name, _, size in data])
+        message = settings.payload([(name, size) for name, _, size in data], len(cgroup_fds))
         message.update(id=channel.id, uid=slot.uid if slot else None, gid=slot.gid if slot else None)
         try:
             try:
-                self.send(message, (theirs.stdin, theirs.stdout, theirs.stderr, theirs.events, *(fd for _, fd, _ in data)))
+                self.send(message, (theirs.stdin, theirs.stdout, theirs.stderr, theirs.events, *cgroup_fds,
+                                    *(fd for _, fd, _ in data)))
             finally:
                 supervise.close(theirs)
                 for _, fd, _ in data:

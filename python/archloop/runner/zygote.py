@@ -156,6 +156,7 @@ def _init(link: socket.socket, config: Config) -> NoReturn:
     nest.fresh_tmpfs("/job", PREPARED_BYTES)
     nest.fresh_tmpfs("/dev/shm", PREPARED_BYTES)
     nest.fresh_proc()
+    nest.oom_first()  # before the fork: the candidate inherits it
     os.chdir("/")
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     candidate = os.fork()
@@ -166,9 +167,11 @@ def _init(link: socket.socket, config: Config) -> NoReturn:
     theirs.close()
     job, fds = _receive_job(link)
     link.close()
+    groups = int(job.get("cgroups", 0))
+    nest.join_cgroups(fds[4:4 + groups], (0, candidate))  # before the data: its copy is charged to the job
     for path, key in (("/tmp", "tmpBytes"), ("/job", "jobBytes"), ("/dev/shm", "shmBytes")):
         nest.resize_tmpfs(path, int(job[key]))
-    data = [(name, fd, int(size)) for (name, size), fd in zip(job.get("data", []), fds[4:])]
+    data = [(name, fd, int(size)) for (name, size), fd in zip(job.get("data", []), fds[4 + groups:])]
     nest.data_files("/data", data)  # closes the data descriptors
     socket.send_fds(ours, [json.dumps(job).encode()], fds[:4])
     for fd in fds[:4]:

@@ -56,6 +56,13 @@ status = dict(l.split(":", 1) for l in open("/proc/self/status"))
 out["cap_eff"], out["cap_bnd"] = status["CapEff"].strip(), status["CapBnd"].strip()
 out["no_new_privs"], out["seccomp"] = status["NoNewPrivs"].strip(), status["Seccomp"].strip()
 out["uid"] = os.getuid()
+out["oom_score_adj"] = int(open("/proc/self/oom_score_adj").read())
+try:
+    with open("/proc/self/oom_score_adj", "w") as handle:
+        handle.write("0")
+    out["oom_lowered"] = "ok"
+except OSError as e:
+    out["oom_lowered"] = errno.errorcode.get(e.errno, str(e.errno))
 out["pid"] = os.getpid()
 out["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 try:
@@ -102,6 +109,14 @@ except OSError as e:
     out["loopback"] = errno.errorcode.get(e.errno, str(e))
 print(json.dumps(out))
 '''
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def _has_capability(number: int) -> bool:
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return bool(int(status["CapBnd"].strip(), 16) >> number & 1)
 
 
 def probe_layout(identity: Identity, seccomp_fd: int, probe: str) -> layout.Layout:
@@ -179,6 +194,13 @@ def test_walls_hold_in_both_modes(mode, shared_dir, listener):
     # Its own PID namespace: init (1) and itself (2); the zygote and other jobs are not there.
     assert out["pid"] == 2 and out["pids"] == [1, 2], out
     assert out["init_environ"] == "EACCES", out
+    # The kernel's first choice under memory pressure. A root worker's candidate cannot
+    # lower it where root holds CAP_SYS_RESOURCE (its init set it with the capability,
+    # which made 1000 the floor); the build VMs' root lacks it, and without root there is
+    # no floor: then the job's cgroup is what bounds its memory.
+    assert out["oom_score_adj"] == 1000, out
+    floor = mode == "root" and _has_capability(CAP_SYS_RESOURCE)
+    assert out["oom_lowered"] == ("EACCES" if floor else "ok"), out
     # ...while threads and fork (what torch and Python need) still work.
     assert out["threads"] == "ok" and out["fork"] == "ok"
     # Read-only everywhere but the three size-capped tmpfs.

@@ -20,6 +20,11 @@ from archloop.runner import lifeline
 
 EVENTS_LIMIT = 16 * 1024 * 1024
 LINE_LIMIT = 4 * 1024 * 1024
+# A genuine run writes a few lines per stage and at most one progress line a second
+# (train.PROGRESS_EVERY_S); the byte cap alone would admit ~16 M empty lines, each a
+# Python call in the trusted `serve` that every job of a worker shares.
+EVENTS_LINES_BASE = 10_000
+EVENTS_LINES_PER_S = 4
 DRAIN_S = 2.0  # after the end, what is still buffered in the pipes gets this long to arrive
 KILL_WAIT_S = 10.0
 
@@ -51,7 +56,9 @@ class Outcome:
     wall_s: float
     stdout: TailBuffer
     stderr: TailBuffer
-    lines: list[bytes] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)  # event lines other than progress (results, unreadable)
+    events_lines: int = 0
+    events_detail: str = ""  # which cap a flood broke
     killed_unconfirmed: bool = False  # a kill was asked for and its end never reported
 
 
@@ -86,11 +93,23 @@ class Pipes:
     events: int
 
 
+def lines_limit(wall_limit_s: float) -> int:
+    """The most event lines a job may write: far above a genuine run's, far below a flood's."""
+    return EVENTS_LINES_BASE + int(EVENTS_LINES_PER_S * wall_limit_s)
+
+
 def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, tail_bytes: int, output_limit: int,
-              on_line: Callable[[bytes], Reply | None]) -> Outcome:
+              on_line: Callable[[bytes], Reply | bool]) -> Outcome:
     """Runs until the job has ended and its streams are drained, or a limit is broken (then
     the job is killed and its end awaited). stdin stays open after the request, for what
-    `on_line` answers. Closes every fd in `pipes`."""
+    `on_line` answers. Closes every fd in `pipes`.
+
+    on_line: called once per event line. False: not a progress event, and the line is kept
+    in `outcome.lines` (only such lines can be results). True: a progress event, consumed
+    and not kept. A `Reply`: a progress event that also answers: its bytes are written to
+    the job's stdin and its limit brings the deadline closer. The channel costs O(1) per
+    line and per byte: a chunk is split once, never the buffered rest again, and past the
+    line or byte cap nothing more is looked at (the job is killed as a flood)."""
     started = time.monotonic()
     outcome = Outcome(None, False, False, False, 0.0, TailBuffer(tail_bytes), TailBuffer(tail_bytes))
     selector = selectors.DefaultSelector()
@@ -102,6 +121,7 @@ def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, t
     selector.register(pipes.stdin, selectors.EVENT_WRITE, "stdin")
     selector.register(job.end_fd, selectors.EVENT_READ, "end")
     pending, events_total, unsent = bytearray(), 0, memoryview(request)
+    max_lines = lines_limit(wall_limit_s)
     deadline = started + wall_limit_s
     killed_at: float | None = None
     ended_at: float | None = None
@@ -135,18 +155,30 @@ def supervise(job: Watched, pipes: Pipes, request: bytes, wall_limit_s: float, t
             (outcome.stdout if name == "stdout" else outcome.stderr).add(chunk)
             outcome.output_flood = outcome.output_flood or outcome.stdout.total + outcome.stderr.total > output_limit
             return
+        if outcome.events_flood:
+            return  # already over a cap: drained unread until the kill lands
         events_total += len(chunk)
-        if events_total > EVENTS_LIMIT or len(pending) > LINE_LIMIT:
+        parts = chunk.split(b"\n")
+        outcome.events_lines += len(parts) - 1
+        if events_total > EVENTS_LIMIT:
+            outcome.events_detail = f"more than {EVENTS_LIMIT >> 20} MiB"
+        elif outcome.events_lines > max_lines:
+            outcome.events_detail = f"more than {max_lines} lines"
+        elif len(pending) + len(parts[0]) > LINE_LIMIT:
+            outcome.events_detail = f"a line over {LINE_LIMIT >> 20} MiB"
+        if outcome.events_detail:
             outcome.events_flood = True
             return
-        pending += chunk
-        *complete, rest = bytes(pending).split(b"\n")
-        pending = bytearray(rest)
-        for line in complete:
-            outcome.lines.append(line)
-            reply = on_line(line)
-            if reply is not None:
-                answer(reply)
+        if len(parts) == 1:
+            pending += chunk
+            return
+        parts[0], pending = bytes(pending) + parts[0], bytearray(parts[-1])
+        for line in parts[:-1]:
+            verdict = on_line(line)
+            if isinstance(verdict, Reply):
+                answer(verdict)
+            elif not verdict:
+                outcome.lines.append(line)
 
     while True:
         now = time.monotonic()
