@@ -150,11 +150,12 @@ def test_synthetic_labels_come_from_a_secret_per_machine_seed(tmp_path):
     ours, spec = synthetic.build(256, 64, seed=secret)
     public, _ = synthetic.build(256, 64, seed=0)
     assert not np.array_equal(ours.test_y, public.test_y) and "secret" in spec.source and str(secret) not in spec.source
-    # The public palette keeps the normalization the prompt states (src/core/datasets.ts), at
-    # the config's default size: at 256 images a random secret's class mix and patterns move
-    # a channel's mean by ~0.017 (one sd), and one in a hundred or so missed 0.05.
+    # The public palette keeps the normalization the prompt states (src/core/datasets.ts) near
+    # what a secret's data has: each class's random pattern and the class mix move a channel's
+    # mean by ~0.02 (one sd), whatever the size. Measured over 200 secrets at the default 2,048
+    # images: max deviation p50 0.034, p99 0.056, max 0.058; 0.05 failed one run in twenty.
     _, default = synthetic.build(2048, 64, seed=secret)
-    assert all(abs(m - ref) < 0.05 for m, ref in zip(default.mean, [0.521, 0.526, 0.539])), default.mean
+    assert all(abs(m - ref) < 0.08 for m, ref in zip(default.mean, [0.521, 0.526, 0.539])), default.mean
 
 
 def test_dataset_spec_cli(tmp_path):
