@@ -15,7 +15,7 @@ import { profileOf } from '../corpus/checks';
 import { adapterById, recordAdapterGate } from '../db/adapters';
 import { corpusAsOf } from '../db/corpus';
 import { loadRunConfig } from '../db/runs';
-import { batchPrompts } from '../llm/batch-prompts';
+import { batchPrompts } from '../llm/prompts';
 import { compareModels, COMPARE_SEED } from '../llm/compare';
 import { llmClientFromConfig } from '../llm/from-config';
 import { serveAdapter } from '../llm/serve-adapter';

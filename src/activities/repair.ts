@@ -12,26 +12,22 @@ import type pg from 'pg';
 import { extractCode } from '../core/extract';
 import { unchangedAsFailure } from '../core/repair';
 import type { RunConfig } from '../core/config';
-import { promptHash } from '../core/prompts';
 import { repairSeed } from '../core/sampling-seeds';
 import { storableText } from '../core/storable-text';
 import { CandidateRef, type RepairResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from './llm-support';
 import { llmClientFromConfig, samplingParams } from '../llm/from-config';
-import { repairRequest, type RootPrompt } from '../llm/repair-prompt';
+import { repairRequest, rootPrompt, type RootPrompt } from '../llm/prompts';
 import { attemptRow, repairSource, storeCompletion, storeExtraction, type RepairSource } from '../db/candidates';
 import { storePrompt } from '../db/prompts';
 
 /** The row's design prompt, as resampling reuses it. */
-function rootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
-  const messages = source.root_messages ?? [];
-  const prefill = messages.at(-1)?.role === 'assistant' ? messages.at(-1)!.content : '';
+function storedRootPrompt(source: RepairSource, config: RunConfig): RootPrompt {
   if (source.root_body === null && config.sampling.repair === 'resample') {
     throw ApplicationFailure.nonRetryable(`candidate ${source.id} has no stored design prompt to resample`, 'MissingPrompt');
   }
-  const body = source.root_body ?? '';
-  return { body, prefill, hash: source.root_prompt_hash ?? promptHash(body, prefill), template: config.prompt.template };
+  return rootPrompt(source, config);
 }
 
 export function createRepairActivities(deps: { pool: pg.Pool }) {
@@ -54,7 +50,7 @@ export function createRepairActivities(deps: { pool: pg.Pool }) {
       while (source.code === null && source.parent_id !== null) source = await repairSource(pool, source.parent_id);
       const config = await loadRunConfig(pool, failed.run_id);
       const failedProgram = { code: source.code ?? '', failureClass: source.failure_class ?? 'crash', message: source.failure_message ?? '' };
-      const { prompt, messages } = repairRequest(config, failedProgram, rootPrompt(failed, config));
+      const { prompt, messages } = repairRequest(config, failedProgram, storedRootPrompt(failed, config));
       await storePrompt(pool, prompt, [...messages, ...(prompt.prefill ? [{ role: 'assistant' as const, content: prompt.prefill }] : [])]);
       const client = llmClientFromConfig(config, { signal: cancellationSignal(), log });
       const stop = keepAlive(() => ({ candidateId, attempt: key.attempt }));

@@ -12,7 +12,7 @@ import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
 import { loadRunConfig } from '../db/runs';
 import { keepAlive, llmFailure } from './llm-support';
 import { withAdapterRecovery } from '../llm/serve-adapter';
-import { buildDesignPrompt } from '../llm/design-prompt';
+import { buildDesignPrompt } from '../llm/prompts';
 import { batchSeed } from '../core/sampling-seeds';
 import { storableText } from '../core/storable-text';
 import type { SampledChoice } from '../llm/client';
