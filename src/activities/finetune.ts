@@ -12,8 +12,6 @@ import { fineTuneCycle, FineTuneFailure } from '../llm/finetune-job';
 import { TrainerError } from '../llm/trainer';
 import { keepAlive, selfSeedFailure } from './llm-support';
 
-export { trainerJob } from '../llm/seed-adapter';
-
 /** What no retry can mend: a missing self-seed set, an empty corpus, the trainer's own verdicts. */
 function fineTuneFailure(error: unknown): never {
   if (error instanceof FineTuneFailure) throw ApplicationFailure.nonRetryable(error.message, error.type);

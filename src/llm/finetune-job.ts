@@ -16,8 +16,8 @@ import { writeAtomic } from '../files';
 import { cycleDir, resolveBaseModel } from './artifacts';
 import type { LlmLogger } from './client';
 import { loadPairSet, type PairSet } from './finetune-pairs';
-import { seedAdapter, seedComparison, trainerJob } from './seed-adapter';
-import { runTrainer, TrainerCrash, type ProgressEvent } from './trainer';
+import { seedAdapter, seedComparison } from './seed-adapter';
+import { runTrainer, TrainerCrash, trainerJob, writeTrainerJob, type ProgressEvent } from './trainer';
 
 /** A fine-tune that no retry can mend; `type` is the failure type the activity reports. */
 export class FineTuneFailure extends Error {
@@ -147,7 +147,7 @@ export async function fineTuneCycle(pool: pg.Pool, config: RunConfig, input: Fin
     return await cachedSeedFineTune(pool, { config, baseModel, set, adapter, dir, pairsFile, runId }, hooks);
   }
   const previousAdapter = await previousAdapterPath(pool, input.previousAdapterId);
-  writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir, previousAdapter }, cycle === 0), null, 2)}\n`);
+  writeTrainerJob(jobFile, trainerJob(config, { baseModel, pairsFile, outputDir, previousAdapter }, cycle === 0));
   log.info('fine-tuning', { runId, cycle, pairs: set.pairs.length, own: set.own, passes: set.passes, replayed: set.replayed, dataHash: set.dataHash, skippedTooLong: set.skippedTooLong, skippedNoFit: set.skippedNoFit, jobFile });
   if (set.note) log.warn(set.note, { runId, cycle });
 
