@@ -7,9 +7,9 @@
 import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { FineTuneInput, type FineTuneResult } from '../core/stages';
-import { loadRunConfig } from '../db/runs';
 import { fineTuneCycle, FineTuneFailure } from '../llm/finetune-job';
 import { TrainerError } from '../llm/trainer';
+import { runInput } from './run-input';
 import { keepAlive, selfSeedFailure } from './llm-support';
 
 /** What no retry can mend: a missing self-seed set, an empty corpus, the trainer's own verdicts. */
@@ -23,8 +23,7 @@ export function createFineTuneActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
     async fineTuneLora(raw: FineTuneInput): Promise<FineTuneResult> {
-      const input = FineTuneInput.parse(raw);
-      const config = await loadRunConfig(pool, input.runId);
+      const { input, config } = await runInput(pool, FineTuneInput, raw);
       return await fineTuneCycle(pool, config, input, {
         signal: cancellationSignal(),
         log,

@@ -6,9 +6,9 @@
 import { cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
 import { SampleBatchInput, type SampleBatchResult } from '../core/stages';
-import { loadRunConfig } from '../db/runs';
 import type { ClientExtras } from '../llm/from-config';
 import { sampleDesignBatch } from '../llm/sample-batch';
+import { runInput } from './run-input';
 import { keepAlive, llmFailure } from './llm-support';
 
 export interface SampleDeps {
@@ -21,8 +21,7 @@ export function createSampleActivities(deps: SampleDeps) {
   const { pool } = deps;
   return {
     async sampleBatch(raw: SampleBatchInput): Promise<SampleBatchResult> {
-      const input = SampleBatchInput.parse(raw);
-      const config = await loadRunConfig(pool, input.runId);
+      const { input, config } = await runInput(pool, SampleBatchInput, raw);
       return await sampleDesignBatch(pool, config, input, {
         signal: cancellationSignal(),
         log,
