@@ -1,175 +1,35 @@
 /**
- * fineTuneLora (gpu queue): LoRA fine-tuning on the corpus as of this cycle. Writes the
- * pairs (JSONL, hashed) and the job under artifacts/<run>/cycle-<n>/, runs the Python
- * trainer there, heartbeats its step and loss, and records the adapter row. A retry
- * reruns the same job in the same outputDir, so the trainer resumes from its checkpoint.
+ * fineTuneLora (gpu queue): LoRA fine-tuning on the corpus as of this cycle
+ * (src/llm/finetune-job.ts writes the pairs and the job, runs the trainer and records the
+ * adapter). Here: heartbeats with the trainer's step and loss, and failures Temporal must
+ * not retry. A retry reruns the same job in the same outputDir, so the trainer resumes.
  */
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { ApplicationFailure, cancellationSignal, Context, log } from '@temporalio/activity';
 import type pg from 'pg';
-import type { RunConfig } from '../core/config';
 import { FineTuneInput, type FineTuneResult } from '../core/stages';
-import { loadRunConfig } from '../db/runs';
-import { writeAtomic } from '../files';
-import { keepAlive } from './llm-support';
-import { adapterById, markAdapterReady, upsertTrainingAdapter, type AdapterRow } from '../db/adapters';
-import { cycleDir, resolveBaseModel } from '../llm/artifacts';
-import { loadPairSet, type PairSet } from '../llm/finetune-pairs';
-import { selfSeedFailure } from './llm-support';
-import { seedAdapter, seedComparison, trainerJob } from '../llm/seed-adapter';
-import { runTrainer, TrainerCrash, TrainerError, type ProgressEvent } from '../llm/trainer';
+import { fineTuneCycle, FineTuneFailure } from '../llm/finetune-job';
+import { TrainerError } from '../llm/trainer';
+import { runInput } from './run-input';
+import { keepAlive, selfSeedFailure } from './llm-support';
 
-export { trainerJob } from '../llm/seed-adapter';
-
-/** What the adapter's manifest records about the pairs it learned from. */
-function pairsManifest(set: PairSet, pairsFile: string): Record<string, unknown> {
-  return {
-    pairs: set.pairs.length,
-    corpusEntries: new Set(set.entryIds).size,
-    own: set.own,
-    passes: set.passes,
-    replayed: set.replayed,
-    note: set.note,
-    skippedTooLong: set.skippedTooLong,
-    skippedOverCap: set.skippedOverCap,
-    skippedNoFit: set.skippedNoFit,
-    rewritten: set.rewritten,
-    dataHash: set.dataHash,
-    pairsFile,
-  };
-}
-
-function summaryOf(row: AdapterRow, pairs: number): FineTuneResult {
-  const steps = typeof row.manifest.steps === 'number' ? row.manifest.steps : 0;
-  const finalLoss = typeof row.manifest.finalLoss === 'number' ? row.manifest.finalLoss : null;
-  return { adapterId: row.id, steps, finalLoss, pairs };
-}
-
-async function previousAdapterPath(pool: pg.Pool, id: number | null): Promise<string | null> {
-  if (id === null) return null;
-  const previous = await adapterById(pool, id);
-  if (!previous || previous.status === 'training') {
-    throw ApplicationFailure.nonRetryable(`previous adapter ${id} ${previous ? 'never finished training' : 'does not exist'}`, 'PreviousAdapterNotFound');
-  }
-  return previous.path;
-}
-
-/**
- * Cycle 0 from the per-machine cache (src/llm/seed-adapter.ts): trained there once, then
- * copied into the run's artifacts, where the serving endpoint may load it from.
- */
-async function cachedSeedFineTune(
-  pool: pg.Pool,
-  ctx: { config: RunConfig; baseModel: string; set: PairSet; adapter: AdapterRow; dir: string; pairsFile: string; runId: string },
-): Promise<FineTuneResult> {
-  const { set, adapter } = ctx;
-  let last: ProgressEvent | undefined;
-  const stop = keepAlive(() => ({ phase: last ? 'training the seed adapter' : 'starting', ...last }));
-  try {
-    const seed = await seedAdapter(ctx.config, ctx.baseModel, set, {
-      signal: cancellationSignal(),
-      onProgress: (progress) => {
-        last = progress;
-        Context.current().heartbeat({ phase: 'training the seed adapter', ...progress });
-      },
-    });
-    const target = path.join(ctx.dir, 'lora', 'adapter');
-    rmSync(target, { recursive: true, force: true });
-    cpSync(seed.adapterDir, target, { recursive: true });
-    const manifest = {
-      steps: seed.done.steps,
-      finalLoss: seed.done.finalLoss,
-      ...pairsManifest(set, ctx.pairsFile),
-      seedCache: { key: seed.key, dir: path.dirname(path.dirname(seed.adapterDir)), reused: seed.cached },
-      // The adapter's measured comparison against the base model, if one was made (archloop compare base seed).
-      comparison: seedComparison(seed.key) ?? null,
-      trainer: seed.done.manifest,
-    };
-    await markAdapterReady(pool, adapter.id, target, manifest);
-    log.info('seed adapter ready', { runId: ctx.runId, adapterId: adapter.id, steps: seed.done.steps, reused: seed.cached, key: seed.key });
-    return { adapterId: adapter.id, steps: seed.done.steps, finalLoss: seed.done.finalLoss, pairs: set.pairs.length };
-  } catch (error) {
-    if (error instanceof TrainerError) throw ApplicationFailure.nonRetryable(error.message, error.errorClass);
-    throw error;
-  } finally {
-    stop();
-  }
+/** What no retry can mend: a missing self-seed set, an empty corpus, the trainer's own verdicts. */
+function fineTuneFailure(error: unknown): never {
+  if (error instanceof FineTuneFailure) throw ApplicationFailure.nonRetryable(error.message, error.type);
+  if (error instanceof TrainerError) throw ApplicationFailure.nonRetryable(error.message, error.errorClass);
+  return selfSeedFailure(error);
 }
 
 export function createFineTuneActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
     async fineTuneLora(raw: FineTuneInput): Promise<FineTuneResult> {
-      const input = FineTuneInput.parse(raw);
-      const { runId, cycle } = input;
-      const config = await loadRunConfig(pool, runId);
-      const set: PairSet = await loadPairSet(pool, config, runId, cycle).catch(selfSeedFailure);
-      if (set.pairs.length === 0) {
-        throw ApplicationFailure.nonRetryable(
-          `no training pairs for run ${runId} cycle ${cycle}: the corpus is empty` +
-            (set.skippedTooLong ? ` (${set.skippedTooLong} entries longer than lora.maxSeqLen)` : ' (run `archloop corpus import-lemur`)'),
-          'empty-corpus',
-        );
-      }
-
-      const dir = cycleDir(runId, cycle);
-      const outputDir = path.join(dir, 'lora');
-      const pairsFile = path.join(dir, 'pairs.jsonl');
-      const jobFile = path.join(dir, 'job.json');
-      const stopPreparing = keepAlive(() => ({ phase: 'preparing the base model' }));
-      const baseModel = await resolveBaseModel(config.lora.baseModel, cancellationSignal()).finally(stopPreparing);
-      const adapter = await upsertTrainingAdapter(pool, {
-        runId,
-        cycle,
-        path: path.join(outputDir, 'adapter'),
-        baseModel,
-        parentId: input.previousAdapterId,
-        dataHash: set.dataHash,
-      });
-      if (adapter.status !== 'training') return summaryOf(adapter, set.pairs.length);
-
-      mkdirSync(dir, { recursive: true });
-      writeAtomic(pairsFile, set.jsonl);
-      if (cycle === 0 && config.lora.seedCache) {
-        return await cachedSeedFineTune(pool, { config, baseModel, set, adapter, dir, pairsFile, runId });
-      }
-      const previousAdapter = await previousAdapterPath(pool, input.previousAdapterId);
-      writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir, previousAdapter }, cycle === 0), null, 2)}\n`);
-      log.info('fine-tuning', { runId, cycle, pairs: set.pairs.length, own: set.own, passes: set.passes, replayed: set.replayed, dataHash: set.dataHash, skippedTooLong: set.skippedTooLong, skippedNoFit: set.skippedNoFit, jobFile });
-      if (set.note) log.warn(set.note, { runId, cycle });
-
-      let last: ProgressEvent | undefined;
-      const stop = keepAlive(() => ({ phase: last ? 'training' : 'starting', ...last }));
-      try {
-        const done = await runTrainer(jobFile, {
-          signal: cancellationSignal(),
-          onProgress: (progress) => {
-            if (!last) log.info('trainer started', { runId, cycle, resumedAt: progress.step, totalSteps: progress.totalSteps });
-            last = progress;
-            Context.current().heartbeat({ phase: 'training', ...progress });
-          },
-        });
-        const manifest = {
-          steps: done.steps,
-          finalLoss: done.finalLoss,
-          ...pairsManifest(set, pairsFile),
-          jobFile,
-          trainer: done.manifest,
-        };
-        await markAdapterReady(pool, adapter.id, done.adapterDir, manifest);
-        log.info('adapter ready', { runId, cycle, adapterId: adapter.id, steps: done.steps, finalLoss: done.finalLoss });
-        return { adapterId: adapter.id, steps: done.steps, finalLoss: done.finalLoss, pairs: set.pairs.length };
-      } catch (error) {
-        if (error instanceof TrainerError) throw ApplicationFailure.nonRetryable(error.message, error.errorClass);
-        if (error instanceof TrainerCrash) log.warn('trainer crashed; a retry resumes from its checkpoint', { runId, cycle, error: error.message });
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw ApplicationFailure.nonRetryable(`cannot start the LoRA trainer: ${(error as Error).message} (run \`npm run setup\`)`, 'TrainerMissing');
-        }
-        throw error;
-      } finally {
-        stop();
-      }
+      const { input, config } = await runInput(pool, FineTuneInput, raw);
+      return await fineTuneCycle(pool, config, input, {
+        signal: cancellationSignal(),
+        log,
+        keepAlive,
+        onProgress: (details) => Context.current().heartbeat(details),
+      }).catch(fineTuneFailure);
     },
   };
 }

@@ -14,19 +14,18 @@ import { GateInput, type GateResult } from '../core/stages';
 import { profileOf } from '../corpus/checks';
 import { adapterById, recordAdapterGate } from '../db/adapters';
 import { corpusAsOf } from '../db/corpus';
-import { loadRunConfig } from '../db/runs';
-import { batchPrompts } from '../llm/batch-prompts';
+import { batchPrompts } from '../llm/prompts';
 import { compareModels, COMPARE_SEED } from '../llm/compare';
 import { llmClientFromConfig } from '../llm/from-config';
 import { serveAdapter } from '../llm/serve-adapter';
+import { runInput } from './run-input';
 import { keepAlive, llmFailure } from './llm-support';
 
 export function createGateActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
     async gateAdapter(raw: GateInput): Promise<GateResult> {
-      const input = GateInput.parse(raw);
-      const stored = await loadRunConfig(pool, input.runId);
+      const { input, config: stored } = await runInput(pool, GateInput, raw);
       const { samples, alpha } = stored.lora.gate;
       const needed = minDiscordantForSignificance(alpha);
       const finish = async (result: GateResult, details: Record<string, unknown> = {}) => {

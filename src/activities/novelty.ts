@@ -13,6 +13,7 @@ import type { RunConfig } from '../core/config';
 import { bandBuckets, fingerprint, judgeNovelty, nearestNeighbour, type NoveltyVerdict } from '../core/novelty';
 import { CycleRef, NoveltyResult } from '../core/stages';
 import { candidatesForNovelty, noveltyCounts, recordNovelty, type NoveltyCandidate } from '../db/candidates';
+import { runInput } from './run-input';
 import {
   addToIndex,
   corpusWithoutSignature,
@@ -23,7 +24,6 @@ import {
   structuralMatch,
   type NoveltyIndex,
 } from '../db/novelty-index';
-import { loadRunConfig } from '../db/runs';
 
 const BATCH = 200;
 
@@ -87,8 +87,7 @@ export function createNoveltyActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
     async checkNovelty(raw: CycleRef): Promise<NoveltyResult> {
-      const ref = CycleRef.parse(raw);
-      const config = await loadRunConfig(pool, ref.runId);
+      const { input: ref, config } = await runInput(pool, CycleRef, raw);
       const index = await openNoveltyIndex(pool, config.novelty);
       const indexed = await indexCorpus(pool, index, config, ref);
       if (indexed) log.info('corpus indexed for novelty', { ...ref, indexed, key: index.key });

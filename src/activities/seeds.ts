@@ -10,16 +10,15 @@ import { checkSeeds } from '../corpus/check-seeds';
 import { describeSummary } from '../corpus/checks';
 import { loadPairSet } from '../llm/finetune-pairs';
 import { selfSeedFailure } from './llm-support';
-import { loadRunConfig } from '../db/runs';
 import { RunRef, type SeedCheckResult } from '../core/stages';
 import { runSandbox } from '../sandbox/runner';
+import { runInput } from './run-input';
 
 export function createSeedActivities(deps: { pool: pg.Pool; runner?: typeof runSandbox }) {
   const { pool } = deps;
   return {
     async checkSeedCorpus(raw: RunRef): Promise<SeedCheckResult> {
-      const { runId } = RunRef.parse(raw);
-      const config = await loadRunConfig(pool, runId);
+      const { input: { runId }, config } = await runInput(pool, RunRef, raw);
       const summary = await checkSeeds(pool, config, {
         runner: deps.runner,
         signal: cancellationSignal(),

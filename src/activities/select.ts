@@ -11,14 +11,13 @@ import { CycleRef, SelectResult } from '../core/stages';
 import { markAdmitted, novelCandidates } from '../db/candidates';
 import { insertAdmission } from '../db/corpus';
 import { withTransaction } from '../db/pool';
-import { loadRunConfig } from '../db/runs';
+import { runInput } from './run-input';
 
 export function createSelectActivities(deps: { pool: pg.Pool }) {
   const { pool } = deps;
   return {
     async selectAndAdmit(raw: CycleRef): Promise<SelectResult> {
-      const ref = CycleRef.parse(raw);
-      const config = await loadRunConfig(pool, ref.runId);
+      const { input: ref, config } = await runInput(pool, CycleRef, raw);
       const novel = await novelCandidates(pool, ref.runId, ref.cycle);
       const byId = new Map(novel.map((candidate) => [candidate.id, candidate]));
       const selection = selectCandidates(

@@ -15,7 +15,7 @@ import { profileOf } from '../corpus/checks';
 import { teachingSeedPrograms } from '../db/corpus';
 import { getPool } from '../db/pool';
 import { resolveBaseModel } from '../llm/artifacts';
-import { batchPrompts } from '../llm/batch-prompts';
+import { batchPrompts } from '../llm/prompts';
 import { compareModels, COMPARE_SEED, type Comparison, type CompareSide } from '../llm/compare';
 import { llmClientFromConfig } from '../llm/from-config';
 import { loadPairSet } from '../llm/finetune-pairs';

@@ -28,17 +28,13 @@ export interface CompareSide {
   model: string;
 }
 
-export interface SideSummary {
+/** One side: its rates, and what its preflight run counted, as that run reported it. */
+export interface SideSummary extends Pick<PreflightReport, 'failureClasses' | 'failureClassesAfterRepair' | 'completionTokens' | 'samplingS' | 'repairS'> {
   label: string;
   model: string;
   validFirst: Rate;
   validAfterRepair: Rate;
   novelValid: Rate;
-  failureClasses: Record<string, number>;
-  failureClassesAfterRepair: Record<string, number>;
-  completionTokens: number;
-  samplingS: number;
-  repairS: number;
   perSample: Array<Omit<SampleReport, 'code'> & { novel: boolean }>;
 }
 

@@ -20,7 +20,7 @@ import { probeEndpoint, missingCapabilities, type Capabilities } from './capabil
 import type { LlmClient, SampledChoice } from './client';
 import { resolveEndpoint } from './endpoint';
 import { samplingParams } from './from-config';
-import { repairRequest } from './repair-prompt';
+import { repairRequest } from './prompts';
 
 export interface PreflightOptions {
   samples: number;

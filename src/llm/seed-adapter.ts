@@ -12,40 +12,11 @@ import type { RunConfig } from '../core/config';
 import { sha256 } from '../core/prompts';
 import { modelsCacheDir } from '../env';
 import { writeAtomic } from '../files';
-import { runTrainer, TrainerJob, type DoneEvent, type ProgressEvent } from './trainer';
+import { runTrainer, trainerJob, writeTrainerJob, type DoneEvent, type ProgressEvent } from './trainer';
 import type { PairSet } from './finetune-pairs';
 
 export function seedCacheRoot(): string {
   return path.resolve(process.env.ARCHLOOP_SEED_CACHE ?? path.join(modelsCacheDir(), 'seed-adapters'));
-}
-
-/**
- * The trainer job of a fine-tune. The seed fine-tune runs lora.epochs over its pairs (at most
- * lora.seedMaxSteps steps); a fine-tune after a cycle runs once over its file, which already
- * holds each admission lora.passes times (src/llm/finetune-pairs.ts).
- */
-export function trainerJob(
-  config: RunConfig,
-  files: { baseModel: string; pairsFile: string; outputDir: string; previousAdapter: string | null },
-  seed = false,
-): TrainerJob {
-  const { lora } = config;
-  return TrainerJob.parse({
-    ...files,
-    r: lora.r,
-    alpha: lora.alpha,
-    dropout: lora.dropout,
-    targetModules: lora.targetModules,
-    lr: lora.lr,
-    epochs: seed ? lora.epochs : 1,
-    batchSize: lora.batchSize,
-    maxSeqLen: lora.maxSeqLen,
-    checkpointEvery: lora.checkpointEvery,
-    bf16: lora.bf16,
-    load4bit: lora.load4bit,
-    seed: lora.seed,
-    maxSteps: seed && lora.seedMaxSteps > 0 ? lora.seedMaxSteps : lora.maxSteps,
-  });
 }
 
 /** Cache key: everything that decides the seed adapter (not where files are written). */
@@ -77,7 +48,7 @@ export async function seedAdapter(
   const pairsFile = path.join(dir, 'pairs.jsonl');
   const jobFile = path.join(dir, 'job.json');
   writeAtomic(pairsFile, set.jsonl);
-  writeAtomic(jobFile, `${JSON.stringify(trainerJob(config, { baseModel, pairsFile, outputDir: path.join(dir, 'lora'), previousAdapter: null }, true), null, 2)}\n`);
+  writeTrainerJob(jobFile, trainerJob(config, { baseModel, pairsFile, outputDir: path.join(dir, 'lora'), previousAdapter: null }, true));
   // A finished job prints its done line again without training; an interrupted one resumes.
   const done = await runTrainer(jobFile, { signal: options.signal, onProgress: options.onProgress });
   return { adapterDir: done.adapterDir, key, done, cached };

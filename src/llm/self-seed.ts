@@ -20,7 +20,7 @@ import { completionAfter } from '../core/header-fit';
 import { promptMessages, sha256, type RenderedPrompt, type TrainingPair } from '../core/prompts';
 import type { Queryable } from '../db/pool';
 import { writeAtomic } from '../files';
-import { batchPrompts } from './batch-prompts';
+import { batchPrompts } from './prompts';
 import type { LlmClient } from './client';
 import { COMPARE_SEED } from './compare';
 import { runPreflight } from './preflight';

@@ -8,7 +8,9 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import type { RunConfig } from '../core/config';
 import { PYTHON_SRC, pythonBin } from '../env';
+import { writeAtomic } from '../files';
 
 export const TrainerJob = z.strictObject({
   baseModel: z.string().min(1),
@@ -31,6 +33,41 @@ export const TrainerJob = z.strictObject({
   maxSteps: z.number().int().nonnegative(),
 });
 export type TrainerJob = z.infer<typeof TrainerJob>;
+
+/**
+ * The trainer job of a fine-tune. The seed fine-tune runs lora.epochs over its pairs (at most
+ * lora.seedMaxSteps steps); a fine-tune after a cycle runs once over its file, which already
+ * holds each admission lora.passes times (finetune-pairs.ts).
+ */
+export function trainerJob(
+  config: RunConfig,
+  files: { baseModel: string; pairsFile: string; outputDir: string; previousAdapter: string | null },
+  seed = false,
+): TrainerJob {
+  const { lora } = config;
+  return TrainerJob.parse({
+    ...files,
+    r: lora.r,
+    alpha: lora.alpha,
+    dropout: lora.dropout,
+    targetModules: lora.targetModules,
+    lr: lora.lr,
+    epochs: seed ? lora.epochs : 1,
+    batchSize: lora.batchSize,
+    maxSeqLen: lora.maxSeqLen,
+    checkpointEvery: lora.checkpointEvery,
+    bf16: lora.bf16,
+    load4bit: lora.load4bit,
+    seed: lora.seed,
+    maxSteps: seed && lora.seedMaxSteps > 0 ? lora.seedMaxSteps : lora.maxSteps,
+  });
+}
+
+/** The job file the trainer reads (rewritten whole, so a reader never sees half of it). */
+export function writeTrainerJob(file: string, job: TrainerJob): void {
+  writeAtomic(file, `${JSON.stringify(job, null, 2)}\n`);
+}
+
 
 export const TrainerErrorClass = z.enum(['empty-corpus', 'corrupt-checkpoint', 'missing-base-model', 'bad-job', 'output-dir-locked']);
 export type TrainerErrorClass = z.infer<typeof TrainerErrorClass>;
