@@ -29,10 +29,9 @@ interface ResolvedSide extends CompareSide {
   seedKey?: string;
 }
 
-/** The key of this config's seed adapter (the base model is converted once per machine, then found). */
+/** The key of this config's seed adapter, the seed corpus checked by the caller (the base model is converted once per machine, then found). */
 async function seedKeyOf(config: RunConfig): Promise<string> {
   const pool = getPool();
-  await checkSeeds(pool, config);
   const set = await loadPairSet(pool, config, '', 0);
   return seedAdapterKey(await resolveBaseModel(config.lora.baseModel), set, config);
 }
@@ -94,13 +93,14 @@ export function register(program: Command): void {
       const config = readCliConfig(options.preset, options.config);
       const pool = getPool();
       await checkSeeds(pool, config);
-      const served = await llmClientFromConfig(config).listModels();
+      const client = llmClientFromConfig(config);
+      const served = await client.listModels();
       const sideA = await resolveSide(a, config, served);
       const sideB = await resolveSide(b, config, served);
       const batch = options.batch ?? config.sampling.samplesPerActivity;
       const prompts = await batchPrompts(pool, config, 'compare', options.samples, batch);
       const log = options.json ? undefined : (line: string) => console.error(line);
-      const comparison = await compareModels(config, sideA, sideB, { a: llmClientFromConfig(config), b: llmClientFromConfig(config) }, {
+      const comparison = await compareModels(config, sideA, sideB, { a: client, b: client }, {
         samples: options.samples,
         batch,
         seed: options.seed ?? COMPARE_SEED,
